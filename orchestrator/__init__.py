@@ -1,0 +1,1 @@
+"""orchestrator: ablation specs, the durable job queue, GPU-slot workers, MLflow tracking."""

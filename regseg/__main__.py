@@ -1,0 +1,3 @@
+from regseg.cli import main
+
+main()

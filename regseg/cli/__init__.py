@@ -1,0 +1,64 @@
+"""The `regseg` command line. One small module per command group, each exposing ``register(app)``.
+
+Command modules import heavy libraries (torch, mlflow, pandas) inside the command functions so
+`regseg --help` stays fast. The library raises ``RegsegError``; ``main`` maps it to one line on
+stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+# Command groups, in --help order. Each module defines register(app: typer.Typer) -> None.
+COMMAND_MODULES = (
+    "models",      # models, benchmark
+    "train",       # train, eval
+    "data",        # make-synthetic
+    "queue",       # queue, status, cancel, retry, worker
+    "tracking",    # ui
+    "report",      # report, import-logs
+    "demo",        # demo
+)
+
+app = typer.Typer(
+    name="regseg",
+    help="Run, track and publish ablation studies of RegSeg (Gao, 2021).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"regseg.cli.{name}")
+        except ModuleNotFoundError as exc:  # a command group not built yet
+            if exc.name == f"regseg.cli.{name}":
+                continue
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    from regseg.errors import RegsegError
+
+    try:
+        app()
+    except RegsegError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Errors the science package raises. The CLI maps them to one readable line and an exit code."""
+
+from __future__ import annotations
+
+
+class RegsegError(Exception):
+    """Base of every error this project raises on purpose. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class ConfigError(RegsegError, ValueError):
+    """A configuration value is invalid (names the field, the expected and the actual value)."""
+
+    exit_code = 2
+
+
+class UnknownNameError(RegsegError, KeyError):
+    """A name looked up in a registry does not exist; the message lists the valid names."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class WeightsMismatchError(RegsegError):
+    """A checkpoint does not fit a model (missing / unexpected / wrongly-shaped keys)."""
+
+
+class DatasetError(RegsegError):
+    """A dataset directory or split is missing, empty or malformed (names the path expected)."""
+
+    exit_code = 2
+
+
+class TrainingDiverged(RegsegError):
+    """The loss became non-finite; names the epoch and iteration."""
+
+
+class CheckpointError(RegsegError):
+    """No usable checkpoint could be read."""
