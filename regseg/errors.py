@@ -40,3 +40,12 @@ class TrainingDiverged(RegsegError):
 
 class CheckpointError(RegsegError):
     """No usable checkpoint could be read."""
+
+
+class TrainingInterrupted(RegsegError):
+    """Training was stopped on request (SIGTERM/SIGINT); ``<out>/checkpoints/last.pt`` resumes it.
+
+    Exit status 75 (EX_TEMPFAIL): the worker requeues the job without counting a failure.
+    """
+
+    exit_code = 75

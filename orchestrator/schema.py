@@ -1,0 +1,147 @@
+"""Queue tables (SQLAlchemy 2 declarative) and the database-clock expressions they rely on.
+
+Every timestamp is written by the database (``db_now()`` / ``db_now_plus(seconds)``), never by a
+worker's clock, so leases compare correctly across hosts. On SQLite timestamps are stored as
+``YYYY-MM-DD HH:MM:SS.fff`` UTC text (millisecond resolution; such strings sort like times); on
+PostgreSQL as ``timestamp without time zone`` in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        literal)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.types import TypeDecorator
+
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+_SQLITE_FMT = "%Y-%m-%d %H:%M:%f"
+
+
+class DbTimestamp(TypeDecorator):
+    """UTC timestamp: text on SQLite (ms resolution, sortable), TIMESTAMP elsewhere."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=False))
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, dt.datetime) and dialect.name == "sqlite":
+            return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, str):
+            return dt.datetime.fromisoformat(value)
+        return value
+
+
+class db_now(FunctionElement):
+    """The database's current UTC time."""
+
+    type = DbTimestamp()
+    inherit_cache = True
+
+
+class db_now_plus(FunctionElement):
+    """The database's current UTC time plus ``seconds`` (a number)."""
+
+    type = DbTimestamp()
+    inherit_cache = True
+
+
+@compiles(db_now, "sqlite")
+def _now_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"strftime('{_SQLITE_FMT}', 'now')"
+
+
+@compiles(db_now, "postgresql")
+def _now_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return "(statement_timestamp() AT TIME ZONE 'UTC')"
+
+
+@compiles(db_now)
+def _now_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(db_now_plus, "sqlite")
+def _plus_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    (seconds,) = list(element.clauses)
+    return f"strftime('{_SQLITE_FMT}', 'now', ({compiler.process(seconds, **kw)}) || ' seconds')"
+
+
+@compiles(db_now_plus, "postgresql")
+def _plus_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    (seconds,) = list(element.clauses)
+    return ("((statement_timestamp() AT TIME ZONE 'UTC') + "
+            f"make_interval(secs => {compiler.process(seconds, **kw)}))")
+
+
+def now_plus(seconds: float) -> db_now_plus:
+    return db_now_plus(literal(float(seconds)))
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Sweep(Base):
+    """One submission of one spec (``regseg queue``)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    spec_name: Mapped[str] = mapped_column(String(200))
+    group: Mapped[str] = mapped_column("group_name", String(200))
+    spec_path: Mapped[str] = mapped_column(Text)
+    project_dir: Mapped[str] = mapped_column(Text)
+    n_runs: Mapped[int] = mapped_column(Integer)
+    n_new: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
+
+
+class Job(Base):
+    """One run of a sweep. ``attempts`` counts failed attempts (crash, error, lost lease)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("run_hash", "repetition", name="uq_jobs_run_hash_repetition"),
+        Index("ix_jobs_claim", "state", "priority", "id"),
+        Index("ix_jobs_sweep", "sweep_id"),
+        CheckConstraint(f"state IN ({', '.join(repr(s) for s in JOB_STATES)})", name="ck_jobs_state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id"))
+    spec_name: Mapped[str] = mapped_column(String(200))
+    group: Mapped[str] = mapped_column("group_name", String(200))
+    run_hash: Mapped[str] = mapped_column(String(64))
+    repetition: Mapped[int] = mapped_column(Integer, default=0)
+    label: Mapped[str] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(Integer)
+    config: Mapped[str] = mapped_column(Text)  # canonical JSON of the resolved TrainConfig
+    tags: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    gpus: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DbTimestamp, nullable=True)
+    exit_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    job_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
+    started_at: Mapped[dt.datetime | None] = mapped_column(DbTimestamp, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DbTimestamp, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())

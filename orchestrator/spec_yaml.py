@@ -1,0 +1,88 @@
+"""Safe YAML loading that remembers the line of every key, so spec errors can point at it.
+
+Parsing goes through ``yaml.SafeLoader`` only (no arbitrary object construction); the node tree
+the loader composes is walked once more to map each key path to its 1-based line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.errors import SpecError
+
+KeyPath = tuple  # of str (mapping keys) and int (sequence indexes)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader; kept as a subclass so no global resolver/constructor state is touched."""
+
+
+def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                child = path + (key_node.value,)
+                lines[child] = key_node.start_mark.line + 1
+                _walk(value_node, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), lines)
+
+
+def load_yaml_with_lines(path: Path) -> tuple[Any, dict[KeyPath, int]]:
+    """Parse ``path`` safely; return the data and ``{key path: line}``.
+
+    Raises SpecError (with the line) on unreadable files and YAML syntax errors, and on
+    duplicate keys in one mapping (YAML would silently keep the last one).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc.strerror or exc}") from None
+    loader = _LineLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        _check_duplicate_keys(path, node, ())
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"{path}{where}: invalid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    lines: dict[KeyPath, int] = {}
+    _walk(node, (), lines)
+    return data, lines
+
+
+def _check_duplicate_keys(path: Path, node: yaml.Node, at: KeyPath) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = getattr(key_node, "value", None)
+            if isinstance(key, str) and key in seen:
+                raise SpecError(
+                    f"{path}, line {key_node.start_mark.line + 1}: key "
+                    f"'{format_path(at + (key,))}' is given twice (first on line {seen[key]})")
+            if isinstance(key, str):
+                seen[key] = key_node.start_mark.line + 1
+                _check_duplicate_keys(path, value_node, at + (key,))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(path, item, at + (i,))
+
+
+def format_path(path: KeyPath) -> str:
+    """('grid', 'lr', 2) -> 'grid.lr[2]'."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"

@@ -1,0 +1,147 @@
+"""Database access: engines, the one ``session_scope()`` helper, migrations applied on open.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, and every transaction starts
+with ``BEGIN IMMEDIATE`` so writers queue on the busy handler instead of failing on a lock
+upgrade. PostgreSQL is used as is; migrations there run under an advisory lock so workers that
+start together do not race to create the schema.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.errors import QueueError
+from orchestrator.paths import default_db_url, ensure_sqlite_parent
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_BUSY_MS = 60_000
+_MIGRATION_LOCK_KEY = 0x5265_6753  # "RegS": pg_advisory_xact_lock key for schema upgrades
+
+
+class Store:
+    """An engine plus a session factory for one queue database URL."""
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+
+    @contextmanager
+    def session_scope(self) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any exception, always close."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: str) -> Engine:
+    ensure_sqlite_parent(url)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000,
+                                              "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _engine(url: str) -> Engine:
+    try:
+        if url.startswith("sqlite"):
+            return _sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+    except (ArgumentError, ImportError) as exc:
+        raise QueueError(f"queue database URL {url!r}: expected sqlite:///PATH or "
+                         f"postgresql+psycopg://..., got an error: {exc}") from None
+
+
+def migrate(store: Store) -> None:
+    """Bring the schema to the newest Alembic revision shipped in orchestrator/migrations."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    with store.engine.begin() as conn:
+        if store.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+_cache: dict[str, Store] = {}
+_cache_lock = threading.Lock()
+
+
+def open_store(url: str | None = None, *, migrate_schema: bool = True) -> Store:
+    """The Store for ``url`` (default ``$REGSEG_DB`` or ``<state>/queue.db``), schema up to date.
+
+    Stores are cached per URL within a process. Raises QueueError when the database cannot be
+    reached.
+    """
+    url = url or default_db_url()
+    with _cache_lock:
+        if url in _cache:
+            return _cache[url]
+        store = Store(url, _engine(url))
+        if migrate_schema:
+            try:
+                migrate(store)
+            except OperationalError as exc:
+                store.dispose()
+                raise QueueError(f"queue database {_safe(url)}: cannot open it: "
+                                 f"{str(exc.orig).strip()}") from None
+        _cache[url] = store
+        return store
+
+
+def close_all() -> None:
+    """Dispose every cached engine (tests, forked processes)."""
+    with _cache_lock:
+        for store in _cache.values():
+            store.dispose()
+        _cache.clear()
+
+
+def _safe(url: str) -> str:
+    """The URL without a password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url

@@ -1,0 +1,225 @@
+"""MLflow tracking of queued runs: one MLflow run per job, created by the worker at first claim.
+
+Layout (docs/CONTRACTS.md, "MLflow layout"): experiment ``regseg/<group>`` per spec group; params =
+every TrainConfig field (lists/dicts as JSON) plus model_params / model_gflops /
+model_field_of_view (logged by the callback); tags ``regseg.*``; metrics per epoch with
+step = epoch. Everything goes through ``MlflowClient`` with explicit run ids and ``log_batch``;
+the global active run is never used, so a requeued job's next attempt appends to its own run.
+
+The training-side half is ``MlflowCallback`` (orchestrator/tracking_callback.py, re-exported here).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+from orchestrator.errors import TrackingError
+from orchestrator.tracking_store import (
+    default_artifact_root, is_remote, make_client, resolve_tracking_uri,
+)
+
+log = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+EXPERIMENT_PREFIX = "regseg/"
+TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
+MAX_TAG_CHARS = 5000  # MLflow accepts 8000; the error tag keeps the tail of long tracebacks
+SEED_FIELDS = ("seed", "RNG_seed")
+
+
+class JobInfo(Protocol):
+    """What the queue hands the tracker (docs/CONTRACTS.md); any object with these attributes."""
+
+    id: Any
+    spec_name: str
+    group: str
+    sweep_id: Any
+    run_hash: str
+    config: Mapping[str, Any]
+    attempt: int
+    mlflow_run_id: str | None
+
+
+# ---- pure helpers ---------------------------------------------------------------------------
+def experiment_name(group: str) -> str:
+    return f"{EXPERIMENT_PREFIX}{group}"
+
+
+def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Every field as an MLflow param: scalars as str, None as "None", lists as JSON.
+
+    Nested mappings (if a config ever has them) become dotted keys.
+    """
+    out: dict[str, str] = {}
+    for key in sorted(config):
+        value, name = config[key], f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten_config(value, prefix=f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = json.dumps(list(value))
+        else:
+            out[name] = str(value)
+    return out
+
+
+def seed_of(config: Mapping[str, Any]) -> Any:
+    return next((config[f] for f in SEED_FIELDS if f in config), None)
+
+
+def config_label(job: JobInfo) -> str:
+    """The grid point without the seed (``model_name=exp48_decoder14``) for grouping seeds.
+
+    Uses the job's ``grid_point`` / ``config_label`` when the queue provides one, else the model.
+    """
+    label = getattr(job, "config_label", None)
+    if label:
+        return str(label)
+    point = getattr(job, "grid_point", None) or {"model_name": job.config.get("model_name")}
+    items = sorted((k, v) for k, v in dict(point).items() if k not in SEED_FIELDS)
+    return ",".join(f"{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in items)
+
+
+def git_commit(project_dir: Path = PROJECT_DIR) -> str | None:
+    """``git rev-parse HEAD`` of the project (None when git or the repository is absent)."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_dir, capture_output=True,
+                              text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def run_tags(job: JobInfo) -> dict[str, str]:
+    tags = {
+        "regseg.spec": job.spec_name, "regseg.group": job.group, "regseg.sweep": job.sweep_id,
+        "regseg.run_hash": job.run_hash, "regseg.seed": seed_of(job.config),
+        "regseg.job_id": job.id, "regseg.attempt": job.attempt,
+        "regseg.git_commit": git_commit(), "regseg.host": socket.gethostname(),
+        "regseg.device": getattr(job, "device", None), "regseg.source": "regseg",
+        "regseg.model": job.config.get("model_name"), "regseg.config_label": config_label(job),
+    }
+    return {k: str(v) for k, v in tags.items() if v is not None}
+
+
+# ---- the worker-side API --------------------------------------------------------------------
+class Tracker:
+    """Creates, resumes and closes the MLflow run of each job (called by the worker).
+
+    ``tracking_uri`` None = ``$MLFLOW_TRACKING_URI`` or the embedded sqlite store under the state
+    dir. Store errors are raised as ``TrackingError`` (the worker decides what a failed claim
+    means); nothing here touches the global active run.
+    """
+
+    def __init__(self, tracking_uri: str | None = None, *,
+                 artifact_root: str | Path | None = None) -> None:
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self.artifact_root = Path(artifact_root) if artifact_root else default_artifact_root()
+        self.client = make_client(self.tracking_uri)
+
+    def experiment_id(self, group: str) -> str:
+        """The id of ``regseg/<group>``, created on demand (safe against a concurrent creator)."""
+        from mlflow.exceptions import MlflowException
+
+        name = experiment_name(group)
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = None
+        if not is_remote(self.tracking_uri):
+            path = self.artifact_root.joinpath(*name.split("/")).resolve()
+            path.mkdir(parents=True, exist_ok=True)
+            location = path.as_uri()
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # another worker created it between our get and create
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def ensure_run(self, job: JobInfo) -> str:
+        """The job's MLflow run id: created with tags + params at first claim, reused after.
+
+        A later attempt updates ``regseg.attempt`` and sets the run back to RUNNING. A run created
+        by a claim whose worker died before storing the id is found again by its job tags.
+        """
+        try:
+            run_id = job.mlflow_run_id or self._find_run(job)
+            if run_id:
+                self.client.log_batch(run_id, tags=self._tag_list({
+                    "regseg.attempt": str(job.attempt), "regseg.host": socket.gethostname()}))
+                self.client.update_run(run_id, status="RUNNING")
+                return run_id
+            return self._create_run(job)
+        except TrackingError:
+            raise
+        except Exception as exc:
+            raise TrackingError(f"cannot create/resume the MLflow run of job {job.id} at "
+                                f"{self.tracking_uri}: {exc}") from exc
+
+    def _find_run(self, job: JobInfo) -> str | None:
+        exp = self.client.get_experiment_by_name(experiment_name(job.group))
+        if exp is None:
+            return None
+        flt = (f"tags.`regseg.job_id` = '{job.id}' and tags.`regseg.run_hash` = '{job.run_hash}'"
+               f" and tags.`regseg.sweep` = '{job.sweep_id}'")
+        runs = self.client.search_runs([exp.experiment_id], filter_string=flt, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def _create_run(self, job: JobInfo) -> str:
+        from mlflow.entities import Param
+
+        tags = run_tags(job)
+        name = f"{job.config.get('model_name', 'run')}-{str(job.run_hash)[:8]}"
+        run = self.client.create_run(self.experiment_id(job.group), tags=tags, run_name=name)
+        params = [Param(k, v) for k, v in flatten_config(job.config).items()]
+        self.client.log_batch(run.info.run_id, params=params)
+        return run.info.run_id
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None, *,
+                   out_dir: str | Path | None = None) -> None:
+        """Close the run: FINISHED, FAILED (``error`` kept as tag ``regseg.error``) or KILLED.
+
+        With ``out_dir`` (the job dir) metrics the job left in its buffer are flushed first.
+        """
+        if status not in TERMINAL_STATUSES:
+            raise TrackingError(f"run status must be one of {', '.join(TERMINAL_STATUSES)}, "
+                                f"got {status!r}")
+        try:
+            if out_dir is not None:
+                flush_buffer(out_dir, tracking_uri=self.tracking_uri, run_id=run_id, client=self.client)
+            if error:
+                self.client.set_tag(run_id, "regseg.error", str(error)[-MAX_TAG_CHARS:])
+            self.client.set_terminated(run_id, status=status)
+        except Exception as exc:
+            raise TrackingError(f"cannot mark MLflow run {run_id} {status} at "
+                                f"{self.tracking_uri}: {exc}") from exc
+
+    @staticmethod
+    def _tag_list(tags: Mapping[str, str]):
+        from mlflow.entities import RunTag
+
+        return [RunTag(k, v) for k, v in tags.items()]
+
+
+def flush_buffer(out_dir: str | Path, *, tracking_uri: str | None, run_id: str,
+                 client=None) -> bool:
+    """Send what a job left in ``<out_dir>/mlflow_buffer.jsonl``; True when nothing is left."""
+    from orchestrator.tracking_buffer import BUFFER_NAME, RunSink
+
+    path = Path(out_dir) / BUFFER_NAME
+    if not path.exists() or not path.stat().st_size:
+        return True
+    client = client or make_client(resolve_tracking_uri(tracking_uri))
+    return RunSink(client, run_id, path).flush(force=True)
+
+
+from orchestrator.tracking_callback import MlflowCallback  # noqa: E402  (re-export, contract name)
+
+__all__ = ["JobInfo", "MlflowCallback", "Tracker", "config_label", "experiment_name",
+           "flatten_config", "flush_buffer", "git_commit"]

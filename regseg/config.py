@@ -1,0 +1,318 @@
+"""`TrainConfig`: the one typed, frozen record of every training knob.
+
+Defaults are the reference's ``configs/cityscapes_500epochs.yaml`` (RolandGao/RegSeg). A config is
+validated once, at construction; every invalid value raises :class:`regseg.errors.ConfigError`
+whose message names the field, the expected and the actual value. Nothing deeper re-validates.
+
+Identity: ``canonical_json()`` is the JSON of *all* fields (defaults included) with sorted keys;
+``run_hash()`` is its sha256 hex digest.
+
+Evaluation schedule (the reference's ``get_epochs_to_save``; epochs are 0-based like its logs):
+evaluate after epoch ``k*eval_every - 1`` for k = 1, 2, ..., after epoch 0, after the last epoch,
+and after each of the last ``eval_last_k_epochs`` epochs; nothing when ``eval_while_train`` is
+false. ``eval_epochs()`` returns that sorted list. The reference's key ``save_every_k_epochs``
+meant this evaluation cadence; here ``eval_every`` carries it and ``save_every_k_epochs`` is the
+cadence of numbered ``epoch_<k>`` checkpoints (0 = none); ``from_reference`` copies the
+reference value into both.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from regseg.errors import ConfigError
+
+LrSchedulerName = Literal["poly", "cosine", "exp", "step"]
+LossTypeName = Literal["cross_entropy", "bootstrapped_cross_entropy"]
+DatasetName = Literal["cityscapes", "camvid", "synthetic"]
+# Must equal the keys of regseg.data.augment's registry (a test checks it); kept here as a
+# Literal so validating a config never imports torch.
+AugModeName = Literal[
+    "baseline", "custom3", "colour_jitter", "randaug", "randaug_reduced", "randaug_reduced3",
+    "rotate", "noise", "noise2", "noise3", "custom1",
+]
+
+_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+#: The 16-class "reduced" mIoU of the paper excludes truck, bus and train (train ids 14, 15, 16).
+REDUCED_EXCLUDE = (14, 15, 16)
+
+
+class TrainConfig(BaseModel):
+    """Every training knob of a RegSeg run. Frozen; unknown fields are rejected.
+
+    Units: sizes in pixels (``train_crop_size`` is (height, width)); ``lr`` is the peak learning
+    rate; ``warmup_iters`` counts optimiser steps; ``class_uniform_pct`` is a probability.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    # model
+    model_name: str = Field("exp48_decoder26", min_length=1)
+    num_classes: int = Field(19, ge=1)
+    ignore_value: int = Field(255, ge=0, le=255)
+    pretrained_path: str | None = None
+    change_num_classes: bool = False  # load pretrained weights except a differently-sized classifier
+    # optimisation
+    epochs: int = Field(500, ge=1)
+    max_epochs: int | None = Field(None, ge=1)  # schedule length in epochs; None = epochs
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    bn_weight_decay: bool = False
+    lr_scheduler: LrSchedulerName = "poly"
+    poly_power: float = Field(0.9, gt=0)
+    exp_beta: float = Field(0.1, gt=0)  # exp schedule: lr factor beta**(it/total); not in the reference configs
+    warmup_iters: int = Field(3000, ge=0)
+    warmup_factor: float = Field(0.1, ge=0, le=1)
+    mixed_precision: bool = True
+    seed: int = Field(0, ge=0)
+    loss_type: LossTypeName = "cross_entropy"
+    exclude_classes: tuple[int, ...] = REDUCED_EXCLUDE
+    # data
+    dataset_name: DatasetName = "cityscapes"
+    dataset_dir: str = Field("cityscapes_dataset", min_length=1)
+    batch_size: int = Field(8, ge=1)
+    train_min_size: int = Field(400, ge=1)
+    train_max_size: int = Field(1600, ge=1)
+    train_crop_size: tuple[int, int] = (768, 768)
+    val_input_size: int = Field(1024, ge=1)
+    val_label_size: int = Field(1024, ge=1)
+    aug_mode: AugModeName = "randaug_reduced"
+    class_uniform_pct: float = Field(0.5, ge=0, le=1)
+    train_split: str = Field("train", min_length=1)
+    val_split: str = Field("val", min_length=1)
+    num_workers: int = Field(6, ge=0)
+    max_eval: int = Field(600, ge=1)  # evaluate on at most this many validation images
+    # evaluation and checkpoints
+    bn_precise_stats: bool = False
+    bn_precise_num_samples: int = Field(600, ge=1)
+    eval_while_train: bool = True
+    eval_every: int = Field(25, ge=1)
+    eval_last_k_epochs: int = Field(15, ge=0)
+    save_every_k_epochs: int = Field(25, ge=0)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+
+    # ------------------------------------------------------------------ construction
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> "TrainConfig":  # type: ignore[override]
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+
+    @field_validator("train_crop_size", mode="before")
+    @classmethod
+    def _crop_pair(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = (v, v)  # the reference accepts one int for a square crop
+        ok = (isinstance(v, (list, tuple)) and len(v) == 2
+              and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v))
+        if not ok:
+            raise ValueError(f"train_crop_size: expected a positive int or [height, width] of "
+                             f"positive ints, got {v!r}")
+        return tuple(v)
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, v: str) -> str:
+        if not _DEVICE_RE.fullmatch(v):
+            raise ValueError(f"device: expected auto, cpu, mps, cuda or cuda:<index>, got {v!r}")
+        return v
+
+    @field_validator("pretrained_path", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> "TrainConfig":
+        if self.train_min_size > self.train_max_size:
+            raise ValueError(f"train_min_size: expected <= train_max_size ({self.train_max_size}), "
+                             f"got {self.train_min_size}")
+        bad = [c for c in self.exclude_classes if not 0 <= c < self.num_classes]
+        if bad:
+            raise ValueError(f"exclude_classes: expected class ids in [0, {self.num_classes}), "
+                             f"got {list(self.exclude_classes)}")
+        if self.max_epochs is not None and self.max_epochs < self.epochs:
+            raise ValueError(f"max_epochs: expected None or >= epochs ({self.epochs}), got {self.max_epochs}")
+        if self.max_epochs == self.epochs:  # one spelling per run, so equal runs hash equally
+            object.__setattr__(self, "max_epochs", None)
+        return self
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+        """Build from a mapping of field names (raises ConfigError on a bad key or value)."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"config: expected a mapping of field names, got {type(d).__name__}")
+        return cls(**dict(d))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TrainConfig":
+        """Read a YAML or JSON file holding a mapping of field names (``yaml.safe_load``)."""
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file: expected an existing file, got {str(p)!r}")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {str(p)!r}: expected YAML or JSON, got a parse error: {exc}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {str(p)!r}: expected a mapping at the top level, "
+                              f"got {type(data).__name__}")
+        return cls.from_dict(data)
+
+    def with_overrides(self, **overrides: Any) -> "TrainConfig":
+        """A new, re-validated config with ``overrides`` applied (unknown keys raise)."""
+        data = self.model_dump()
+        data.update(overrides)
+        return type(self)(**data)
+
+    @classmethod
+    def from_reference(cls, d: Mapping[str, Any]) -> tuple["TrainConfig", list[str]]:
+        """Map a reference config dict (line 1 of a reference training log, or a reference YAML).
+
+        Returns the config and the sorted list of reference keys that do not affect training
+        (bookkeeping such as ``save_dir``, ``run``, ``model_type``) or that this project does not
+        model. Renames: ``RNG_seed`` -> seed, ``val_size`` -> val_input_size and val_label_size,
+        ``save_every_k_epochs`` -> eval_every and save_every_k_epochs, ``save_last_k_epochs`` ->
+        eval_last_k_epochs, ``loss_type: bootstrapped`` -> bootstrapped_cross_entropy, ``''``
+        pretrained_path -> None. The logged ``exclude_classes: [16]`` of 19-class runs is the
+        reference's known bug; it becomes the paper's (14, 15, 16). A key that would change
+        training in a way this project does not implement (e.g. ``edge_aware_crop: True``)
+        raises ConfigError.
+        """
+        fields, ignored = _translate_reference(dict(d), set(cls.model_fields))
+        return cls(**fields), ignored
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def schedule_epochs(self) -> int:
+        """Epochs the LR schedule spans (the reference's max_epochs)."""
+        return self.max_epochs if self.max_epochs is not None else self.epochs
+
+    def eval_epochs(self) -> list[int]:
+        """Sorted 0-based epochs after which the model is evaluated (see the module docstring)."""
+        if not self.eval_while_train:
+            return []
+        n, k = self.epochs, self.eval_every
+        chosen = {i * k - 1 for i in range(1, n // k + 1)} | {0, n - 1}
+        chosen |= set(range(max(n - self.eval_last_k_epochs, 0), n))
+        return sorted(chosen)
+
+    def should_evaluate(self, epoch: int) -> bool:
+        """Whether the 0-based ``epoch`` is in :meth:`eval_epochs`."""
+        return epoch in self.eval_epochs()
+
+    def canonical_json(self) -> str:
+        """JSON of every field, keys sorted, no whitespace: the run's identity."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def run_hash(self) -> str:
+        """sha256 hex digest of :meth:`canonical_json`."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+# Reference keys that only do bookkeeping (paths, logging, benchmarking, run numbering).
+_REFERENCE_BOOKKEEPING = frozenset({
+    "model_type", "run", "runs", "resume", "resume_path", "save_dir", "save_name",
+    "save_best_path", "save_latest_path", "log_dir", "log_path", "eval_print_every",
+    "train_print_every", "warmup_iter", "num_iter", "benchmark_loader", "benchmark_model",
+})
+# Reference keys whose only value this project implements; another value raises ConfigError.
+_REFERENCE_NEUTRAL = {
+    "class_weight": None, "resize_mode": "uniform", "edge_aware_crop": False,
+    "boost_rare_classes": False, "pretrained_backbone": False, "validate_train_loader": False,
+    "ablate_decoder": False,
+}
+# reference key -> TrainConfig fields it sets
+_REFERENCE_RENAMES = {
+    "RNG_seed": ("seed",),
+    "val_size": ("val_input_size", "val_label_size"),
+    "save_every_k_epochs": ("eval_every", "save_every_k_epochs"),
+    "save_last_k_epochs": ("eval_last_k_epochs",),
+}
+# (field, reference value) -> value here
+_REFERENCE_VALUES = {("loss_type", "bootstrapped"): "bootstrapped_cross_entropy"}
+
+
+def _translate_reference(d: dict[str, Any], fields: set[str]) -> tuple[dict[str, Any], list[str]]:
+    """Reference dict -> (TrainConfig keyword arguments, ignored reference keys)."""
+    out: dict[str, Any] = {}
+    ignored: list[str] = []
+    for key, value in d.items():
+        if key in _REFERENCE_NEUTRAL:
+            if value != _REFERENCE_NEUTRAL[key]:
+                raise ConfigError(f"reference key {key!r}: expected {_REFERENCE_NEUTRAL[key]!r} "
+                                  f"(the only behaviour regseg implements), got {value!r}")
+            ignored.append(key)
+        elif key in _REFERENCE_RENAMES:
+            for target in _REFERENCE_RENAMES[key]:
+                out[target] = value
+        elif key in fields:
+            out[key] = _REFERENCE_VALUES.get((key, value), value) if isinstance(value, str) else value
+        else:  # bookkeeping, or a key this project does not model
+            ignored.append(key)
+    if out.get("exclude_classes") in ([16], (16,)) and out.get("num_classes", 19) == 19:
+        out["exclude_classes"] = REDUCED_EXCLUDE  # the reference's logged bug; see from_reference
+    return out, sorted(ignored)
+
+
+def parse_set(items: Sequence[str]) -> dict[str, Any]:
+    """Parse ``["key=value", ...]`` (CLI ``--set``) into a dict; values are YAML-typed.
+
+    ``lr=0.01`` -> 0.01, ``train_crop_size=[512,1024]`` -> [512, 1024], ``pretrained_path=``
+    -> None. Raises ConfigError on an item without ``=`` or with an empty key.
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set: expected key=value, got {item!r}")
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            out[key] = raw
+    return out
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per pydantic error: ``field: expected ..., got <value>``."""
+    known = list(TrainConfig.model_fields)
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "config"
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(err["loc"][0]), known, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            lines.append(f"{field}: unknown field{hint}; expected one of the TrainConfig fields, "
+                         f"got {err['input']!r}")
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        if re.match(r"^\w+: expected ", msg):  # our own validators already say field/expected/got
+            lines.append(msg)
+        else:
+            expected = msg[0].lower() + msg[1:] if msg else "a valid value"
+            expected = expected.removeprefix("input should be ")
+            lines.append(f"{field}: expected {expected}, got {err.get('input')!r}")
+    return "invalid TrainConfig: " + "; ".join(lines)

@@ -1,0 +1,83 @@
+"""``python -m regseg.train --config resolved.(json|yaml) --out DIR``: one training run, no tracking.
+
+SIGTERM / SIGINT set a stop event: the engine finishes the current iteration, leaves
+``<out>/checkpoints/last.pt`` at the latest completed epoch and raises TrainingInterrupted, which
+exits with status 75 (EX_TEMPFAIL; docs/CONTRACTS.md). A second SIGINT aborts at once.
+Exit statuses: 0 finished, 75 interrupted (resumable), otherwise the error's ``exit_code``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+__all__ = ["install_stop_handlers", "run", "main", "EXIT_INTERRUPTED"]
+
+EXIT_INTERRUPTED = 75
+
+
+def install_stop_handlers(stop: threading.Event | None = None) -> threading.Event:
+    """Make SIGTERM and SIGINT set ``stop`` (created when None); returns it. Main thread only.
+
+    A SIGINT arriving after the event is already set raises KeyboardInterrupt (hard abort).
+    """
+    stop = stop if stop is not None else threading.Event()
+
+    def handler(signum, _frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        logging.getLogger("regseg.train").warning(
+            "%s received: stopping at the next iteration", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def run(config_path: str | Path, out_dir: str | Path, *, overrides: dict[str, Any] | None = None,
+        callbacks: Iterable[Any] = (), stop=None, progress: bool | None = None) -> dict[str, Any]:
+    """Load the config file (+ overrides), copy it to ``<out>/config.json``, train. Raises."""
+    from regseg.config import TrainConfig
+    from regseg.engine import train
+
+    cfg = TrainConfig.from_file(config_path)
+    if overrides:
+        cfg = cfg.with_overrides(**overrides)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(cfg.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return train(cfg, out_dir=out, callbacks=callbacks, stop=stop, progress=progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m regseg.train``; returns the exit status."""
+    from regseg.errors import RegsegError, TrainingInterrupted
+
+    parser = argparse.ArgumentParser(prog="python -m regseg.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="resolved TrainConfig (.json or .yaml)")
+    parser.add_argument("--out", required=True, help="run directory (checkpoints/, metrics.jsonl)")
+    parser.add_argument("--no-progress", action="store_true", help="never show progress bars")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = install_stop_handlers()
+    try:
+        summary = run(args.config, args.out, stop=stop, progress=False if args.no_progress else None)
+    except TrainingInterrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RegsegError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"finished: best mIoU {summary['best_mIoU']:.2f} at epoch {summary['best_epoch']}, "
+          f"mIoU_reduced {summary['best_mIoU_reduced']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

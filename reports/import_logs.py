@@ -1,0 +1,277 @@
+"""Import the reference's training logs into MLflow: one MLflow run per reference run.
+
+Layout written (docs/CONTRACTS.md): experiment ``reference/<group>`` unless an experiment is
+given; tags ``regseg.source=reference``, ``regseg.reference_file``, ``regseg.reference_run``,
+``regseg.group``, ``regseg.model``, ``regseg.config_label``, ``regseg.seed`` and
+``regseg.import_hash`` (sha256 of the file name, run number and the run's lines: re-importing a
+run whose hash is already in the experiment is skipped); params = the flattened
+``TrainConfig.from_reference`` (lists as JSON) plus model facts when the zoo can compute them;
+metrics per evaluated epoch with ``step = epoch`` (``loss`` on every epoch; ``mIoU``,
+``mIoU_reduced`` recomputed from the per-class IoU, ``pixel_accuracy``, ``iou/<class>``) and
+``best_mIoU``, ``best_mIoU_reduced``, ``best_epoch`` at the last epoch.
+
+Every file is parsed completely before anything is written, so a malformed file imports nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from reports.errors import LogFormatError, ReportError
+from reports.model_facts import FACT_PARAMS, computed_facts
+from reports.reference_log import REDUCED_EXCLUDE, ReferenceRun, parse_log
+
+#: Directory names of the reference's training_log/ -> group.
+DIRECTORY_GROUPS = {
+    "backbone_ablation_studies": "backbone",
+    "decoder_ablation_studies": "decoder",
+    "random_resizes_random_crops": "resize_crop",
+    "reproducibility": "reproducibility",
+    "training_techniques": "training_techniques",
+    "comparison_against_ddrnet23": "ddrnet_comparison",
+    "camvid": "camvid",
+}
+#: File-name rules for files outside those directories; first match wins.
+FILENAME_GROUPS = (
+    (re.compile(r"^camvid_"), "camvid"),
+    (re.compile(r"ddrnet|_train_1000_epochs"), "ddrnet_comparison"),
+    (re.compile(r"_(400_1600|512_2048)_resize_\d+_\d+_crop"), "resize_crop"),
+    (re.compile(r"exp49_decoder14_500_epochs_(256_1792_resize|fair_log)"), "reproducibility"),
+    (re.compile(r"exp48_decoder26_500_epochs_fair_"), "training_techniques"),
+    (re.compile(r"_exp43_\w+_500_epochs_fair_log"), "decoder"),
+    (re.compile(r"_decoder14_500_epochs_fair_log"), "backbone"),
+)
+#: TrainConfig fields that tell the configurations of the paper's groups apart.
+LABEL_FIELDS = ("model_name", "dataset_name", "epochs", "train_min_size", "train_max_size",
+                "train_crop_size", "aug_mode", "loss_type")
+#: The 19 Cityscapes train-id classes (cityscapesscripts' label table), used when regseg.data
+#: does not provide them.
+CITYSCAPES_CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
+                      "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
+                      "truck", "bus", "train", "motorcycle", "bicycle")
+_BATCH = 1000  # MLflow's log_batch limit on metrics per call
+
+
+@dataclass(frozen=True)
+class ImportedRun:
+    """Outcome for one reference run: ``status`` is ``imported`` or ``skipped`` (already there)."""
+
+    file: str
+    run: int
+    group: str
+    experiment: str
+    run_id: str
+    status: str
+    best_mIoU: float | None
+    best_mIoU_reduced: float | None
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Files to import: each file as given, each directory's ``*.txt`` recursively (sorted)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*.txt") if q.is_file()))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise ReportError(f"import-logs: expected a log file or a directory, got {str(p)!r}")
+    if not out:
+        raise ReportError("import-logs: no *.txt log files found in " + ", ".join(map(str, paths)))
+    return out
+
+
+def resolve_group(path: Path, experiment: str | None = None) -> str:
+    """Group of a log file: its directory name, else a file-name rule, else the experiment's
+    last path component, else ``reference``."""
+    if path.parent.name in DIRECTORY_GROUPS:
+        return DIRECTORY_GROUPS[path.parent.name]
+    for pattern, group in FILENAME_GROUPS:
+        if pattern.search(path.name):
+            return group
+    return experiment.rsplit("/", 1)[-1] if experiment else "reference"
+
+
+def _param_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def config_params(header: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """(params, extra tags) for a reference header via ``TrainConfig.from_reference``.
+
+    A header this project cannot model (ConfigError) is still imported, with its raw keys as
+    params and the reason in the tag ``regseg.config_error``.
+    """
+    from regseg.config import TrainConfig
+    from regseg.errors import ConfigError
+
+    try:
+        cfg, ignored = TrainConfig.from_reference(header)
+    except (ConfigError, ImportError) as exc:
+        params = {k: _param_value(v) for k, v in sorted(header.items())}
+        return params, {"regseg.config_error": str(exc)[:5000]}
+    params = {k: _param_value(v) for k, v in sorted(cfg.model_dump(mode="json").items())}
+    return params, {"regseg.reference_ignored_keys": ",".join(sorted(ignored))[:5000]}
+
+
+def config_label(params: dict[str, str]) -> str:
+    return ",".join(f"{k}={params[k]}" for k in LABEL_FIELDS if k in params)
+
+
+def class_names(num_classes: int, dataset: str) -> tuple[str, ...]:
+    try:
+        from regseg.data import CITYSCAPES_CLASSES as names  # the data area's table, when built
+    except Exception:  # noqa: BLE001
+        names = CITYSCAPES_CLASSES
+    if num_classes == len(names) and dataset == "cityscapes":
+        return tuple(names)
+    return tuple(f"class_{i}" for i in range(num_classes))
+
+
+def run_metrics(run: ReferenceRun) -> list[tuple[str, float, int]]:
+    """``(key, value, step)`` for every metric of one reference run (percent; step = epoch)."""
+    header = run.header
+    dataset, num_classes = header.get("dataset_name", "cityscapes"), header.get("num_classes", 19)
+    cityscapes = dataset == "cityscapes" and num_classes == 19  # mIoU^R is a Cityscapes number
+    names = class_names(num_classes, dataset)
+    out: list[tuple[str, float, int]] = []
+    best: dict[str, tuple[float, int]] = {}
+    for n in sorted(run.epochs):
+        ep = run.epochs[n]
+        out.append(("loss", ep.loss, n))
+        if ep.iou is None:
+            continue
+        values = {"mIoU": ep.miou, "pixel_accuracy": ep.accuracy}
+        if cityscapes:
+            values["mIoU_reduced"] = ep.miou_reduced(REDUCED_EXCLUDE)
+        values.update({f"iou/{name}": v for name, v in zip(names, ep.iou)})
+        out.extend((k, v, n) for k, v in values.items())
+        for key in ("mIoU", "mIoU_reduced"):
+            if key in values and (key not in best or values[key] > best[key][0]):
+                best[key] = (values[key], n)
+    last = max(run.epochs, default=0)
+    if "mIoU" in best:
+        out.append(("best_mIoU", best["mIoU"][0], last))
+        out.append(("best_epoch", float(best["mIoU"][1]), last))
+    if "mIoU_reduced" in best:
+        out.append(("best_mIoU_reduced", best["mIoU_reduced"][0], last))
+    return out
+
+
+@dataclass
+class _Planned:
+    run: ReferenceRun
+    group: str
+    experiment: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    metrics: list[tuple[str, float, int]]
+
+
+def plan_file(path: Path, *, experiment: str | None = None) -> list[_Planned]:
+    """Parse one file and build everything to write for it (raises before any write)."""
+    group = resolve_group(path, experiment)
+    planned = []
+    for run in parse_log(path):
+        params, extra = config_params(run.header)
+        model = str(run.header.get("model_name", ""))
+        for key, value in computed_facts(model).items():
+            if key in FACT_PARAMS and value is not None:
+                params[key] = _param_value(value)
+        tags = {
+            "regseg.source": "reference", "regseg.group": group, "regseg.model": model,
+            "regseg.reference_file": path.name, "regseg.reference_run": str(run.run),
+            "regseg.config_label": config_label(params), "regseg.import_hash": run.digest,
+            "regseg.seed": str(run.header.get("RNG_seed", 0)),
+            "mlflow.runName": f"{path.stem}#run{run.run}", **extra,
+        }
+        planned.append(_Planned(run, group, experiment or f"reference/{group}", params, tags,
+                                run_metrics(run)))
+    return planned
+
+
+def _existing_hashes(client, experiment_id: str) -> dict[str, str]:
+    hashes: dict[str, str] = {}
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], "tags.`regseg.source` = 'reference'",
+                                  max_results=1000, page_token=token)
+        for r in page:
+            if "regseg.import_hash" in r.data.tags:
+                hashes[r.data.tags["regseg.import_hash"]] = r.info.run_id
+        token = page.token
+        if not token:
+            return hashes
+
+
+def _write(client, experiment_id: str, item: _Planned) -> str:
+    from mlflow.entities import Metric, Param, RunTag
+
+    base = int(time.time() * 1000)
+    run = client.create_run(experiment_id, tags=item.tags, start_time=base)
+    run_id = run.info.run_id
+    try:
+        params = [Param(k, v) for k, v in item.params.items()]
+        for i in range(0, len(params), 100):
+            client.log_batch(run_id, params=params[i:i + 100])
+        metrics = [Metric(k, float(v), base + step, step) for k, v, step in item.metrics]
+        for i in range(0, len(metrics), _BATCH):
+            client.log_batch(run_id, metrics=metrics[i:i + _BATCH])
+        client.log_batch(run_id, tags=[RunTag("regseg.import_complete", "1")])
+        client.set_terminated(run_id, "FINISHED")
+    except Exception:
+        client.delete_run(run_id)  # never leave a half-written import behind
+        raise
+    return run_id
+
+
+def import_logs(paths: Iterable[str | Path], *, experiment: str | None = None,
+                tracking_uri: str | None = None, progress=None) -> list[ImportedRun]:
+    """Import every log under ``paths``; returns one ImportedRun per reference run.
+
+    Files are processed in order; a malformed file raises LogFormatError (naming file:line)
+    before anything of it is written (earlier files stay imported).
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    results: list[ImportedRun] = []
+    for path in discover(paths):
+        results.extend(_import_file(client, plan_file(path, experiment=experiment), path))
+        if progress is not None:
+            progress(path)
+    return results
+
+
+def _import_file(client, planned: list[_Planned], path: Path) -> list[ImportedRun]:
+    out: list[ImportedRun] = []
+    written: list[str] = []
+    try:
+        for item in planned:
+            exp = client.get_experiment_by_name(item.experiment)
+            exp_id = exp.experiment_id if exp else client.create_experiment(item.experiment)
+            existing = _existing_hashes(client, exp_id)
+            digest = item.tags["regseg.import_hash"]
+            status = "skipped" if digest in existing else "imported"
+            run_id = existing.get(digest) or _write(client, exp_id, item)
+            if status == "imported":
+                written.append(run_id)
+            best = {k: v for k, v, _ in item.metrics if k.startswith("best_mIoU")}
+            out.append(ImportedRun(path.name, item.run.run, item.group, item.experiment,
+                                   run_id, status, best.get("best_mIoU"),
+                                   best.get("best_mIoU_reduced")))
+    except Exception:
+        for run_id in written:  # all of a file or nothing of it
+            client.delete_run(run_id)
+        raise
+    return out
+
+
+__all__ = ["ImportedRun", "LogFormatError", "discover", "import_logs", "plan_file",
+           "resolve_group", "run_metrics"]

@@ -1,0 +1,117 @@
+"""Read runs from MLflow into one pandas DataFrame (one row per run); the report's only input.
+
+Columns (stable names, percent for IoU-like values):
+``run_id, experiment, group, model, config_label, source, seed, reference_file,
+reference_run, status`` (from tags / run info), ``best_mIoU, best_mIoU_reduced, best_epoch,
+last_mIoU, last_mIoU_reduced`` (metrics; ``last_*`` is the value at the highest step),
+``model_params, model_gflops, model_field_of_view`` (float, from params) and ``param.<name>``
+for every other logged param (strings as logged). Rows are sorted by (group, config_label,
+run_id) so the frame is the same for the same runs whatever order MLflow returns them in.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from reports.errors import ReportError
+
+TAG_COLUMNS = {
+    "group": "regseg.group", "model": "regseg.model", "config_label": "regseg.config_label",
+    "source": "regseg.source", "seed": "regseg.seed", "reference_file": "regseg.reference_file",
+    "reference_run": "regseg.reference_run",
+}
+METRIC_COLUMNS = {
+    "best_mIoU": "best_mIoU", "best_mIoU_reduced": "best_mIoU_reduced",
+    "best_epoch": "best_epoch", "last_mIoU": "mIoU", "last_mIoU_reduced": "mIoU_reduced",
+}
+FACT_COLUMNS = ("model_params", "model_gflops", "model_field_of_view")
+BASE_COLUMNS = ("run_id", "experiment", "status", *TAG_COLUMNS, *METRIC_COLUMNS, *FACT_COLUMNS)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_record(run, experiment_name: str) -> dict[str, Any]:
+    """One MLflow ``Run`` -> one flat row (see the module docstring)."""
+    tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
+    row: dict[str, Any] = {"run_id": run.info.run_id, "experiment": experiment_name,
+                           "status": run.info.status}
+    for col, tag in TAG_COLUMNS.items():
+        row[col] = tags.get(tag, "")
+    if not row["model"]:
+        row["model"] = params.get("model_name", "")
+    if not row["group"]:
+        row["group"] = experiment_name.rsplit("/", 1)[-1]
+    if not row["config_label"]:
+        row["config_label"] = f"model_name={row['model']}" if row["model"] else row["run_id"]
+    for col, key in METRIC_COLUMNS.items():
+        row[col] = metrics.get(key)
+    for col in FACT_COLUMNS:
+        row[col] = _float(params.get(col))
+    row.update({f"param.{k}": v for k, v in params.items() if k not in FACT_COLUMNS})
+    return row
+
+
+def frame_from_records(records: Iterable[dict[str, Any]]):
+    """DataFrame with at least BASE_COLUMNS, sorted deterministically."""
+    import pandas as pd
+
+    df = pd.DataFrame.from_records(list(records))
+    for col in BASE_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    df = df.sort_values(["group", "config_label", "run_id"], kind="mergesort")
+    return df.reset_index(drop=True)
+
+
+def _experiments(client, names: list[str] | None):
+    from mlflow.entities import ViewType
+
+    if not names:
+        found, token = [], None
+        while True:
+            page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000,
+                                             page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                return sorted(found, key=lambda e: e.name)
+    out = []
+    for name in names:
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            known = sorted(e.name for e in client.search_experiments(max_results=1000))
+            raise ReportError(f"report: unknown experiment {name!r}; known: {', '.join(known) or 'none'}")
+        out.append(exp)
+    return out
+
+
+def load_runs(*, tracking_uri: str | None = None, experiments: list[str] | None = None,
+              finished_only: bool = True):
+    """All runs of ``experiments`` (default: every active experiment) as a DataFrame.
+
+    Only FINISHED runs count by default (a running or failed run has no final best metric).
+    Raises ReportError when an experiment name is unknown or no run matches.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exps = _experiments(client, list(experiments or []))
+    records = []
+    for exp in exps:
+        token = None
+        while True:
+            flt = "attributes.status = 'FINISHED'" if finished_only else ""
+            page = client.search_runs([exp.experiment_id], flt, max_results=1000, page_token=token)
+            records.extend(run_record(r, exp.name) for r in page)
+            token = page.token
+            if not token:
+                break
+    if not records:
+        where = ", ".join(e.name for e in exps) or "the tracking store"
+        raise ReportError(f"report: no finished runs in {where}")
+    return frame_from_records(records)

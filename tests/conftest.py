@@ -1,0 +1,24 @@
+"""Root fixtures shared by every test area (owner: data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SYNTHETIC_TRAIN = 16
+SYNTHETIC_VAL = 8
+SYNTHETIC_SIZE = (64, 128)
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny generated Cityscapes-layout dataset (16 train / 8 val images, 64x128, seed 0).
+
+    Session-scoped and shared: treat it as read-only. Every one of the 19 train ids occurs in
+    the val split. Use it as ``dataset_dir`` with ``dataset_name="synthetic"`` (or "cityscapes").
+    """
+    from regseg.data.synthetic import make_synthetic
+
+    root = tmp_path_factory.mktemp("synthetic_cityscapes")
+    return make_synthetic(root, train=SYNTHETIC_TRAIN, val=SYNTHETIC_VAL, size=SYNTHETIC_SIZE, seed=0)
