@@ -280,3 +280,9 @@ def has_pending(store: Store) -> bool:
     stmt = select(Job.id).where(Job.state.in_(("queued", "running"))).limit(1)
     with store.session_scope() as session:
         return session.execute(stmt).first() is not None
+
+
+def job_states(store: Store, job_ids: Sequence[int]) -> dict[int, str]:
+    """{job id: state} for the given ids (unknown ids are absent)."""
+    with store.session_scope() as session:
+        return dict(session.execute(select(Job.id, Job.state).where(Job.id.in_(list(job_ids)))).all())

@@ -20,6 +20,11 @@ from orchestrator.errors import TrackingError
 from orchestrator.tracking_store import MLFLOW_ENV_DEFAULTS, ensure_local_store
 
 
+# The server's GenAI job runner (an extra huey process) is not needed to track and browse runs;
+# leaving it off saves a process and start-up time.
+SERVER_ENV_DEFAULTS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -64,8 +69,9 @@ class MlflowServer:
         argv = server_command(backend_store_uri=self.backend_store_uri, host=self.host,
                               port=self.port, default_artifact_root=self.default_artifact_root,
                               artifacts_destination=self.artifacts_destination)
-        env = {**MLFLOW_ENV_DEFAULTS, **os.environ}
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        env = {**MLFLOW_ENV_DEFAULTS, **SERVER_ENV_DEFAULTS, **os.environ}
+        # Without a log file the server's log goes to our stderr (fd 2), keeping stdout clean.
+        out = open(self.log_path, "ab") if self.log_path else 2
         try:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                             start_new_session=True)

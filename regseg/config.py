@@ -107,6 +107,10 @@ class TrainConfig(BaseModel):
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise ConfigError(f"{name}: TrainConfig is frozen; expected with_overrides({name}=...), "
+                          f"got an assignment of {value!r}")
+
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> "TrainConfig":  # type: ignore[override]
         try:
@@ -162,15 +166,17 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
-        """Read a YAML or JSON file holding a mapping of field names (``yaml.safe_load``)."""
+        """Read a ``.json`` file (json) or a YAML file (``yaml.safe_load``) holding a mapping of
+        field names. YAML 1.1 reads ``1e-4`` as a string; pydantic still parses it as a float."""
         import yaml
 
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file: expected an existing file, got {str(p)!r}")
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
+            text = p.read_text(encoding="utf-8")
+            data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (yaml.YAMLError, ValueError) as exc:
             raise ConfigError(f"config file {str(p)!r}: expected YAML or JSON, got a parse error: {exc}") from None
         if data is None:
             data = {}

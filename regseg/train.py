@@ -9,14 +9,15 @@ Exit statuses: 0 finished, 75 interrupted (resumable), otherwise the error's ``e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-__all__ = ["install_stop_handlers", "run", "main", "EXIT_INTERRUPTED"]
+__all__ = ["install_stop_handlers", "stop_on_signals", "run", "main", "EXIT_INTERRUPTED"]
 
 EXIT_INTERRUPTED = 75
 
@@ -38,6 +39,17 @@ def install_stop_handlers(stop: threading.Event | None = None) -> threading.Even
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stop
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """``install_stop_handlers()`` for the duration of a ``with`` block, then the old handlers."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield install_stop_handlers()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run(config_path: str | Path, out_dir: str | Path, *, overrides: dict[str, Any] | None = None,
@@ -65,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="never show progress bars")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = install_stop_handlers()
     try:
-        summary = run(args.config, args.out, stop=stop, progress=False if args.no_progress else None)
+        with stop_on_signals() as stop:
+            summary = run(args.config, args.out, stop=stop, progress=False if args.no_progress else None)
     except TrainingInterrupted as exc:
         print(f"interrupted: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -46,6 +46,7 @@ class EpochRecord:
     iou: tuple[float, ...] | None = None
     miou: float | None = None
     accuracy: float | None = None
+    iou_line: int = 0
 
     @property
     def complete(self) -> bool:
@@ -120,7 +121,7 @@ class _Parser:
         if ep is None:
             return
         if ep.iou is not None and ep.miou is None:
-            raise LogFormatError(f"{self.path}:{ep.line}: epoch {ep.epoch}: 'IOU' line without "
+            raise LogFormatError(f"{self.path}:{ep.iou_line}: epoch {ep.epoch}: 'IOU' line without "
                                  f"the 'mIOU: ..., accuracy: ...' line after it")
         if ep.loss is not None:  # an epoch cut short by a crash has no loss: dropped
             self.run.epochs[ep.epoch] = ep  # a later (resumed) copy replaces an earlier one
@@ -174,6 +175,7 @@ class _Parser:
         if not all(0.0 <= v <= 100.0 or math.isnan(v) for v in values):
             raise self.fail("IOU: expected percentages in [0, 100]")
         self.epoch.iou = tuple(float(v) for v in values)
+        self.epoch.iou_line = self.lineno
 
     def on_miou(self, m: re.Match) -> None:
         self.need_run("'mIOU' line")

@@ -26,11 +26,11 @@ def train_command(
     """
     from regseg.cli._output import emit
     from regseg.config import parse_set
-    from regseg.train import install_stop_handlers, run
+    from regseg.train import run, stop_on_signals
 
-    stop = install_stop_handlers()
-    summary = run(config, out, overrides=parse_set(set_ or []), stop=stop,
-                  progress=None if progress else False)
+    with stop_on_signals() as stop:
+        summary = run(config, out, overrides=parse_set(set_ or []), stop=stop,
+                      progress=None if progress else False)
     keys = ("best_mIoU", "best_mIoU_reduced", "best_epoch", "epochs_completed", "device", "out_dir")
     emit({k: summary[k] for k in keys}, fmt)
 
@@ -52,10 +52,10 @@ def eval_command(
     """Evaluate weights on a split: per-class IoU, mIoU and mIoU^R (percent)."""
     from regseg.cli._output import emit
     from regseg.config import TrainConfig, parse_set
-    from regseg.engine.evaluate import evaluate_weights
+    from regseg.engine.setup import evaluate_weights
 
     fields = {"model_name": model, "dataset_name": dataset, "dataset_dir": str(data),
-              "val_split": split, "val_input_size": val_size, "val_label_size": val_size,
+              "val_split": split, "train_split": split, "val_input_size": val_size, "val_label_size": val_size,
               "device": device, "max_eval": max_eval, "class_uniform_pct": 0.0, "num_workers": 0}
     if num_classes is not None:
         fields["num_classes"] = num_classes

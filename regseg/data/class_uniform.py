@@ -3,9 +3,10 @@
 Once per dataset: every label is cut into square tiles (side ``min(1024, H, W)``, i.e. the
 reference's 1024 on full-size Cityscapes); for each class present in a tile we record one
 centroid: the tile's centre of mass of that class, moved to the nearest pixel of the class when
-it falls outside it (so a crop around it always contains the class). The result is cached as
-JSON under ``<dataset_dir>/.regseg_cache/`` (keyed by the label files' names, sizes and mtimes),
-or only in memory when that directory is not writable.
+it falls outside it (so a crop around it always contains the class). Like the reference, the
+result is cached as JSON next to (not inside) the dataset directory:
+``<dataset_dir>_<split>_centroids-<key>.json``, the key hashing the label files' names, sizes and
+mtimes; it is kept only in memory when that location is not writable.
 
 Each epoch: with N images and p = ``class_uniform_pct``, ``int(N*p/C)`` centroids are drawn for
 every class that has any (randperm, wrapping around), and ``N - C*int(N*p/C)`` plain images
@@ -39,10 +40,10 @@ def tile_centroids(label: np.ndarray, num_classes: int, tile: int | None = None)
     h, w = label.shape
     tile = tile or min(1024, h, w)
     out: dict[int, list[Centroid]] = {}
+    ys, xs = np.divmod(np.arange(tile * tile), tile)
     for y0 in range(0, h - tile + 1, tile):
         for x0 in range(0, w - tile + 1, tile):
             patch = label[y0:y0 + tile, x0:x0 + tile].astype(np.int64).ravel()
-            ys, xs = np.divmod(np.arange(patch.size), tile)
             counts = np.bincount(patch, minlength=256)
             sum_y = np.bincount(patch, weights=ys, minlength=256)
             sum_x = np.bincount(patch, weights=xs, minlength=256)
@@ -57,12 +58,15 @@ def tile_centroids(label: np.ndarray, num_classes: int, tile: int | None = None)
 
 
 def build_centroids(label_paths: Sequence[Path], read_label: Callable[[Path], np.ndarray], *,
-                    num_classes: int, cache_dir: Path | None) -> Centroids:
-    """Centroids of every class over all labels, from the cache when it is current."""
+                    num_classes: int, cache_stem: Path | None) -> Centroids:
+    """Centroids of every class over all labels, from the cache when it is current.
+
+    The cache file is ``<cache_stem>_centroids-<key>.json`` (None = memory only).
+    """
     key = _fingerprint(label_paths, num_classes)
     if key in _MEMORY:
         return _MEMORY[key]
-    cache_file = cache_dir / f"centroids-{key[:20]}.json" if cache_dir is not None else None
+    cache_file = None if cache_stem is None else cache_stem.with_name(f"{cache_stem.name}_centroids-{key[:20]}.json")
     centroids = _read_cache(cache_file)
     if centroids is None:
         centroids = {}

@@ -97,7 +97,7 @@ def train_centroids(cfg, train: SegmentationDataset) -> class_uniform.Centroids:
         return {}
     return class_uniform.build_centroids(
         [label for _, label in train.items], train.read_label, num_classes=cfg.num_classes,
-        cache_dir=Path(cfg.dataset_dir).expanduser() / ".regseg_cache")
+        cache_stem=Path(f"{Path(cfg.dataset_dir).expanduser().resolve()}_{cfg.train_split}"))
 
 
 def build_loaders(cfg) -> tuple[DataLoader, DataLoader]:

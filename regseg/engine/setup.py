@@ -134,3 +134,22 @@ def build_components(cfg, *, cpu_amp: str | None = None) -> Components:
                            crop_size=cfg.train_crop_size),
         train_loader=train_loader, val_loader=val_loader, class_names=list(class_names(cfg)),
         eval_epochs=frozenset(cfg.eval_epochs()))
+
+
+def evaluate_weights(cfg, weights, *, progress: bool | None = None) -> dict:
+    """Evaluate the weights file ``weights`` (loaded strictly into ``cfg.model_name``) on
+    ``cfg.val_split``; returns :func:`regseg.engine.evaluate.evaluate`'s dict."""
+    from regseg.data import build_loaders, class_names
+    from regseg.engine.evaluate import evaluate
+    from regseg.models import build_model, load_weights
+
+    device = resolve_device(cfg.device)
+    model = build_model(cfg.model_name, num_classes=cfg.num_classes)
+    load_weights(model, weights, strict=True)
+    # Only the val loader is used; pointing the train split at it avoids requiring a train split.
+    _, val_loader = build_loaders(cfg.with_overrides(train_split=cfg.val_split, class_uniform_pct=0.0))
+    return evaluate(model.to(device), val_loader, num_classes=cfg.num_classes,
+                    ignore_index=cfg.ignore_value, device=device,
+                    amp=resolve_amp(cfg.mixed_precision, device, None), max_images=cfg.max_eval,
+                    class_names=list(class_names(cfg)), exclude_classes=cfg.exclude_classes,
+                    progress=progress)

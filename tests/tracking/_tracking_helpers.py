@@ -31,3 +31,63 @@ def unreachable_uri() -> str:
     from orchestrator.tracking_server import free_port
 
     return f"http://127.0.0.1:{free_port()}"
+
+
+class UiServer:
+    """`regseg ui` as a subprocess: the real `mlflow server` the HTTP tests log to.
+
+    ``start()`` waits for the printed URL and a healthy /health; ``stop()`` sends SIGTERM to the
+    `regseg ui` process (which stops its server) and waits for it to exit.
+    """
+
+    def __init__(self, *, tracking_uri: str, home, port: int, log_path) -> None:
+        self.tracking_uri, self.home, self.port, self.log_path = tracking_uri, home, port, log_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = None
+        self.printed_url = None
+
+    def start(self, wait_s: float = 180.0) -> "UiServer":
+        import os
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
+
+        regseg = Path(sys.executable).with_name("regseg")
+        env = {**os.environ, "REGSEG_HOME": str(self.home)}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        self.proc = subprocess.Popen(
+            [str(regseg), "ui", "--port", str(self.port), "--tracking-uri", self.tracking_uri],
+            stdout=subprocess.PIPE, stderr=open(self.log_path, "ab"), text=True, env=env)
+        deadline = time.monotonic() + wait_s
+        line = self.proc.stdout.readline()  # printed once the server answers
+        assert line.startswith("MLflow UI: "), (line, Path(self.log_path).read_text()[-2000:])
+        self.printed_url = line.split()[2]
+        while time.monotonic() < deadline and not self.healthy():
+            time.sleep(0.2)
+        return self
+
+    def healthy(self) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> int:
+        import signal
+
+        if self.proc is None:
+            return 0
+        proc, self.proc = self.proc, None
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(timeout=60)
+        proc.stdout.close()
+        return status
+
+    def log_batch_requests(self) -> int:
+        from pathlib import Path
+
+        return Path(self.log_path).read_text().count("POST /api/2.0/mlflow/runs/log-batch")

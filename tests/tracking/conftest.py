@@ -71,13 +71,15 @@ def tracker(sqlite_store):
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
-    """A real `mlflow server` on 127.0.0.1 at a free port (restartable on the same port/store)."""
-    from orchestrator.tracking_server import MlflowServer
+    """A real `mlflow server` on 127.0.0.1 at a free port, started through `regseg ui`
+    (restartable on the same port and store)."""
+    from _tracking_helpers import UiServer
+    from orchestrator.tracking_server import free_port
 
     root = tmp_path_factory.mktemp("mlflow_server")
-    server = MlflowServer(backend_store_uri=f"sqlite:///{root / 'server.db'}",
-                          artifacts_destination=root / "artifacts", log_path=root / "server.log")
-    server.start(wait_s=120)
+    server = UiServer(tracking_uri=f"sqlite:///{root / 'server.db'}", home=root / "home",
+                      port=free_port(), log_path=root / "server.log")
+    server.start()
     yield server
     server.stop()
 

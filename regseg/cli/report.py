@@ -1,0 +1,84 @@
+"""`regseg report` (AblationStudies.md, plots) and `regseg import-logs` (reference training logs).
+
+Both read or write MLflow only. The tracking store is ``--tracking-uri``, else
+``$MLFLOW_TRACKING_URI``, else the embedded ``sqlite:///<state>/mlflow.db``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+_URI_HELP = ("MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+             "sqlite:///<state>/mlflow.db, state = $REGSEG_HOME or ./.regseg).")
+
+
+def _tracking_uri(uri: str | None) -> str:
+    from orchestrator.tracking_store import configure_mlflow_env, ensure_local_store, resolve_tracking_uri
+
+    configure_mlflow_env()
+    resolved = resolve_tracking_uri(uri)
+    ensure_local_store(resolved)
+    return resolved
+
+
+def import_logs_cmd(
+    paths: List[Path] = typer.Argument(..., help="Reference training_log/ directories or *.txt files."),
+    experiment: Optional[str] = typer.Option(
+        None, "--experiment", help="MLflow experiment (default: reference/<group>)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_URI_HELP),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """Import the reference's training logs: one MLflow run per reference run (idempotent)."""
+    from regseg.cli._output import emit
+    from reports.import_logs import discover, import_logs
+
+    uri = _tracking_uri(tracking_uri)
+    files = discover(paths)
+    from rich.progress import Progress
+
+    with Progress(transient=True, disable=fmt == "json") as progress:
+        task = progress.add_task("importing", total=len(files))
+        results = import_logs(files, experiment=experiment, tracking_uri=uri,
+                              progress=lambda _p: progress.advance(task))
+    rows = [{"file": r.file, "run": r.run, "group": r.group, "status": r.status,
+             "best_mIoU": r.best_mIoU, "best_mIoU_reduced": r.best_mIoU_reduced,
+             "run_id": r.run_id} for r in results]
+    emit(rows, fmt)
+
+
+def report_cmd(
+    experiment: Optional[List[str]] = typer.Option(
+        None, "--experiment", help="Experiment(s) to read; repeatable (default: all)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_URI_HELP),
+    out: Path = typer.Option(Path("AblationStudies.md"), "--out", help="Markdown file to write."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Directory for the plots."),
+    metric: Optional[str] = typer.Option(
+        None, "--metric", help="miou | miou_reduced (default: each group's own metric)."),
+    stat: str = typer.Option("best", "--stat", help="best | last (epoch value per run)."),
+    fmt: str = typer.Option("markdown", "--format",
+                            help="markdown (write --out) | json | csv (table rows to stdout)."),
+) -> None:
+    """Regenerate AblationStudies.md (and plots) from MLflow runs."""
+    from reports.errors import ReportError
+    from reports.report import FORMATS, build_report
+
+    if fmt not in FORMATS:
+        raise ReportError(f"report: --format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    result = build_report(tracking_uri=_tracking_uri(tracking_uri), experiments=experiment,
+                          metric=metric, stat=stat, plots_dir=plots)
+    if fmt == "markdown":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(result.markdown, encoding="utf-8")
+        typer.echo(f"wrote {out} ({result.n_runs} runs, {len(result.tables)} tables)")
+    else:
+        typer.echo(result.rows_as(fmt), nl=False)
+    for path in result.plot_paths:
+        typer.echo(f"wrote {path}", err=fmt != "markdown")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_cmd)
+    app.command("import-logs")(import_logs_cmd)

@@ -1,0 +1,61 @@
+"""A stand-in for a training job (worker test seam): real process, real signals, fake work.
+
+Resumes from ``<out>/checkpoints/last.txt`` (the step reached), appends ``<attempt> <start
+step>`` to ``<out>/resumes.txt``, writes the checkpoint after each step, exits 75 on
+SIGTERM/SIGINT, and on success appends its job id to the shared ledger (one line per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.job import EX_TEMPFAIL, die_with_parent, install_stop_handlers
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--job-id", required=True)
+    p.add_argument("--attempt", required=True)
+    p.add_argument("--ledger", required=True)
+    p.add_argument("--steps", type=int, default=0)
+    p.add_argument("--step-seconds", type=float, default=0.0)
+    p.add_argument("--exit-code", type=int, default=0)
+    p.add_argument("--kill-self", action="store_true")
+    args = p.parse_args()
+    stop = install_stop_handlers()
+    die_with_parent()
+    out = Path(args.out)
+    ckpt = out / "checkpoints" / "last.txt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    start = int(ckpt.read_text()) if ckpt.exists() else 0
+    with open(out / "resumes.txt", "a") as fh:
+        fh.write(f"{args.attempt} {start}\n")
+    if args.kill_self:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if args.exit_code:
+        print(f"orchestrator.job: failed: RuntimeError: quick job told to exit {args.exit_code}",
+              file=sys.stderr)
+        return args.exit_code
+    for step in range(start, args.steps):
+        if stop.is_set():
+            return EX_TEMPFAIL
+        time.sleep(args.step_seconds)
+        tmp = ckpt.with_suffix(".tmp")
+        tmp.write_text(str(step + 1))
+        os.replace(tmp, ckpt)
+    fd = os.open(args.ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{args.job_id}\n".encode())
+    finally:
+        os.close(fd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Fixtures of the training tests: a tiny CPU config on the shared synthetic dataset."""
+
+from __future__ import annotations
+
+import pytest
+
+# exp48_decoder26 (RegSeg) at 64x128, 16 train images in batches of 4 -> 4 iterations per epoch,
+# evaluated on the 8 val images after every epoch.
+TINY = dict(
+    model_name="exp48_decoder26", dataset_name="synthetic", epochs=2, batch_size=4,
+    train_min_size=64, train_max_size=96, train_crop_size=(64, 128), val_input_size=64,
+    val_label_size=64, num_workers=0, warmup_iters=2, eval_every=1, eval_last_k_epochs=0,
+    save_every_k_epochs=1, mixed_precision=False, device="cpu", aug_mode="custom3",
+    class_uniform_pct=0.5, max_eval=8,
+)
+
+
+@pytest.fixture(scope="session")
+def training_dataset(tmp_path_factory):
+    """A private copy of the synthetic set (same parameters as the shared ``synthetic_dataset``):
+    class-uniform sampling writes a centroid cache into the dataset directory."""
+    from regseg.data import make_synthetic
+
+    return make_synthetic(tmp_path_factory.mktemp("training_synthetic"), train=16, val=8,
+                          size=(64, 128), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_config(training_dataset):
+    """The TrainConfig of the tiny 2-epoch CPU run."""
+    from regseg.config import TrainConfig
+
+    return TrainConfig(dataset_dir=str(training_dataset), **TINY)
