@@ -286,3 +286,15 @@ def job_states(store: Store, job_ids: Sequence[int]) -> dict[int, str]:
     """{job id: state} for the given ids (unknown ids are absent)."""
     with store.session_scope() as session:
         return dict(session.execute(select(Job.id, Job.state).where(Job.id.in_(list(job_ids)))).all())
+
+
+def submit_specs(store: Store, paths: Sequence[Any], *, project_dir: Any = None,
+                 overrides: dict | None = None, **kwargs: Any) -> list[SubmitResult]:
+    """Load, validate and expand every spec first, then submit them all in one transaction."""
+    from orchestrator.specs import expand, load_spec
+
+    batches = []
+    for path in paths:
+        spec = load_spec(path, project_dir=project_dir, overrides=overrides)
+        batches.append((spec, expand(spec)))
+    return submit(store, batches, **kwargs)

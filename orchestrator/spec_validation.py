@@ -26,11 +26,12 @@ class Where:
     lines: dict
 
     def line(self, path: KeyPath) -> int | None:
-        while path:
+        while True:
             if path in self.lines:
                 return self.lines[path]
+            if not path:
+                return None
             path = path[:-1]
-        return None
 
     def fail(self, path: KeyPath, message: str) -> SpecError:
         line = self.line(path)
@@ -98,8 +99,10 @@ def _zip(where: Where, path: KeyPath, value: Any) -> None:
         lengths = {axis: len(values) for axis, values in group.items()}
         if not lengths:
             raise where.fail(at, "expected at least one axis, got an empty zip group")
-        if len(set(lengths.values())) > 1:
-            raise where.fail(at, f"expected axes of equal length, got lengths {lengths}")
+        first = next(iter(lengths.values()))
+        for axis, n in lengths.items():
+            if n != first:
+                raise where.fail(at + (axis,), f"expected axes of equal length, got lengths {lengths}")
 
 
 def _points(where: Where, path: KeyPath, value: Any) -> None:

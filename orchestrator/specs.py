@@ -21,6 +21,7 @@ A run's identity is ``TrainConfig.run_hash()`` (sha256 of the canonical JSON, se
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -118,11 +119,15 @@ def _project_dir(spec_path: Path, given: str | os.PathLike | None) -> Path:
     return parent.parent if parent.name == "experiments" else parent
 
 
-def confine(project: Path, candidate: Path, where: Where, key: KeyPath) -> Path:
-    """``candidate`` resolved (relative to the project) if it stays inside ``project``."""
+def confine(project: Path, candidate: Path, where: Where, key: KeyPath, *,
+            data_roots: bool = False) -> Path:
+    """``candidate`` resolved (relative to the project) if it stays inside ``project`` (or,
+    with ``data_roots``, inside one of the roots listed in $REGSEG_DATA_ROOTS)."""
     resolved = (project / candidate).resolve()
-    roots = [project] + [Path(p).resolve() for p in
-                         os.environ.get("REGSEG_DATA_ROOTS", "").split(os.pathsep) if p]
+    roots = [project]
+    if data_roots:
+        roots += [Path(p).resolve() for p in
+                  os.environ.get("REGSEG_DATA_ROOTS", "").split(os.pathsep) if p]
     if not any(resolved.is_relative_to(root) for root in roots):
         raise where.fail(key, f"path {str(candidate)!r} leaves the project directory {project} "
                               f"(resolves to {resolved}); expected a path inside it")
@@ -227,7 +232,7 @@ def _points(spec: Spec, defaults: dict) -> list[tuple[dict, dict]]:
         rows = kept
     for i, inc in enumerate(spec.include):
         rows.append((dict(inc), {k: ("include", i, k) for k in inc}))
-        _check_unique(spec, rows)
+    _check_unique(spec, rows)
     if not rows:
         raise spec.fail(("exclude",), "every grid point is excluded; expected at least one run")
     return rows
@@ -244,12 +249,13 @@ def _model_of(values: dict) -> str:
 
 
 def _check_unique(spec: Spec, rows: list[tuple[dict, dict]]) -> None:
-    seen: list[dict] = []
+    seen: set[str] = set()
     for point, origin in rows:
-        if point in seen:
+        key = json.dumps(point, sort_keys=True, default=repr)
+        if key in seen:
             first = next(iter(origin.values()), ())
             raise spec.fail(first[:2], f"duplicate point {point}")
-        seen.append(point)
+        seen.add(key)
 
 
 def _model_name(spec: Spec, values: dict, origin: dict, defaults: dict) -> str:
@@ -300,7 +306,7 @@ def _config(spec: Spec, config_cls: type, values: dict, origin: dict) -> Any:
     for name, value in values.items():
         if name.endswith(PATH_FIELD_SUFFIXES) and isinstance(value, str):
             at = _origin_of(spec, name, origin)
-            confine(spec.project_dir, Path(value), _where(spec, at), at)
+            confine(spec.project_dir, Path(value), _where(spec, at), at, data_roots=True)
     return cfg
 
 

@@ -15,10 +15,12 @@ import json
 import logging
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from orchestrator.errors import TrackingError
+from orchestrator.tracking_buffer import PERMANENT_ERRORS, error_code
 from orchestrator.tracking_store import (
     default_artifact_root, is_remote, make_client, resolve_tracking_uri,
 )
@@ -30,6 +32,7 @@ EXPERIMENT_PREFIX = "regseg/"
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 MAX_TAG_CHARS = 5000  # MLflow accepts 8000; the error tag keeps the tail of long tracebacks
 SEED_FIELDS = ("seed", "RNG_seed")
+RETRY_ATTEMPTS, RETRY_BASE_S = 3, 0.5  # ensure_run / finish_run against transient store errors
 
 
 class JobInfo(Protocol):
@@ -74,9 +77,10 @@ def seed_of(config: Mapping[str, Any]) -> Any:
 def config_label(job: JobInfo) -> str:
     """The grid point without the seed (``model_name=exp48_decoder14``) for grouping seeds.
 
-    Uses the job's ``grid_point`` / ``config_label`` when the queue provides one, else the model.
+    Uses the queue's ``label`` (the spec's grid point as ``k=v,k=v``, seeds excluded) when the
+    job has one, else ``grid_point`` without the seed, else the model name.
     """
-    label = getattr(job, "config_label", None)
+    label = getattr(job, "config_label", None) or getattr(job, "label", None)
     if label:
         return str(label)
     point = getattr(job, "grid_point", None) or {"model_name": job.config.get("model_name")}
@@ -95,11 +99,15 @@ def git_commit(project_dir: Path = PROJECT_DIR) -> str | None:
 
 
 def run_tags(job: JobInfo) -> dict[str, str]:
+    seed = getattr(job, "seed", None)
+    project_dir = getattr(job, "project_dir", None)
+    commit = (git_commit(Path(project_dir)) if project_dir and Path(project_dir).is_dir()
+              else None) or git_commit()
     tags = {
         "regseg.spec": job.spec_name, "regseg.group": job.group, "regseg.sweep": job.sweep_id,
-        "regseg.run_hash": job.run_hash, "regseg.seed": seed_of(job.config),
+        "regseg.run_hash": job.run_hash, "regseg.seed": seed_of(job.config) if seed is None else seed,
         "regseg.job_id": job.id, "regseg.attempt": job.attempt,
-        "regseg.git_commit": git_commit(), "regseg.host": socket.gethostname(),
+        "regseg.git_commit": commit, "regseg.host": socket.gethostname(),
         "regseg.device": getattr(job, "device", None), "regseg.source": "regseg",
         "regseg.model": job.config.get("model_name"), "regseg.config_label": config_label(job),
     }
@@ -148,19 +156,18 @@ class Tracker:
         A later attempt updates ``regseg.attempt`` and sets the run back to RUNNING. A run created
         by a claim whose worker died before storing the id is found again by its job tags.
         """
-        try:
-            run_id = job.mlflow_run_id or self._find_run(job)
-            if run_id:
-                self.client.log_batch(run_id, tags=self._tag_list({
-                    "regseg.attempt": str(job.attempt), "regseg.host": socket.gethostname()}))
-                self.client.update_run(run_id, status="RUNNING")
-                return run_id
+        return _retrying(lambda: self._ensure_run(job),
+                         f"cannot create/resume the MLflow run of job {job.id} at "
+                         f"{self.tracking_uri}")
+
+    def _ensure_run(self, job: JobInfo) -> str:
+        run_id = job.mlflow_run_id or self._find_run(job)
+        if not run_id:
             return self._create_run(job)
-        except TrackingError:
-            raise
-        except Exception as exc:
-            raise TrackingError(f"cannot create/resume the MLflow run of job {job.id} at "
-                                f"{self.tracking_uri}: {exc}") from exc
+        self.client.log_batch(run_id, tags=self._tag_list({
+            "regseg.attempt": str(job.attempt), "regseg.host": socket.gethostname()}))
+        self.client.update_run(run_id, status="RUNNING")
+        return run_id
 
     def _find_run(self, job: JobInfo) -> str | None:
         exp = self.client.get_experiment_by_name(experiment_name(job.group))
@@ -185,26 +192,44 @@ class Tracker:
                    out_dir: str | Path | None = None) -> None:
         """Close the run: FINISHED, FAILED (``error`` kept as tag ``regseg.error``) or KILLED.
 
-        With ``out_dir`` (the job dir) metrics the job left in its buffer are flushed first.
+        With ``out_dir`` (the job dir) what the job left in its buffer is flushed first, and the
+        complete ``job.log`` (tracebacks of failed attempts included) replaces the snapshot the
+        callback uploaded at train end.
         """
         if status not in TERMINAL_STATUSES:
             raise TrackingError(f"run status must be one of {', '.join(TERMINAL_STATUSES)}, "
                                 f"got {status!r}")
-        try:
+        def finish() -> None:
             if out_dir is not None:
-                flush_buffer(out_dir, tracking_uri=self.tracking_uri, run_id=run_id, client=self.client)
+                flush_buffer(out_dir, tracking_uri=self.tracking_uri, run_id=run_id,
+                             client=self.client)
+                job_log = Path(out_dir) / "job.log"
+                if job_log.exists():
+                    self.client.log_artifact(run_id, str(job_log), "logs")
             if error:
                 self.client.set_tag(run_id, "regseg.error", str(error)[-MAX_TAG_CHARS:])
             self.client.set_terminated(run_id, status=status)
-        except Exception as exc:
-            raise TrackingError(f"cannot mark MLflow run {run_id} {status} at "
-                                f"{self.tracking_uri}: {exc}") from exc
+
+        _retrying(finish, f"cannot mark MLflow run {run_id} {status} at {self.tracking_uri}")
 
     @staticmethod
     def _tag_list(tags: Mapping[str, str]):
         from mlflow.entities import RunTag
 
         return [RunTag(k, v) for k, v in tags.items()]
+
+
+def _retrying(action, failure: str, *, attempts: int = RETRY_ATTEMPTS):
+    """Run ``action``; retry transient store errors (a locked sqlite file, a restarting server)
+    with a short back-off, then raise ``TrackingError(failure: cause)``."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as exc:
+            if attempt == attempts or error_code(exc) in PERMANENT_ERRORS:
+                raise TrackingError(f"{failure}: {exc}") from exc
+            log.warning("%s (attempt %d/%d): %s; retrying", failure, attempt, attempts, exc)
+            time.sleep(RETRY_BASE_S * 2 ** (attempt - 1))
 
 
 def flush_buffer(out_dir: str | Path, *, tracking_uri: str | None, run_id: str,

@@ -42,7 +42,7 @@ def _fsync_write(path: Path, text: str, *, mode: str) -> None:
         os.fsync(fh.fileno())
 
 
-def _error_code(exc: BaseException) -> str | None:
+def error_code(exc: BaseException) -> str | None:
     return getattr(exc, "error_code", None)
 
 
@@ -129,7 +129,7 @@ class RunSink:
 
     def _after_failure(self, records: list[dict], done: int, exc: Exception) -> bool:
         self._logged = None  # a timed-out request may have been applied: re-read before resending
-        if _error_code(exc) in PERMANENT_ERRORS:
+        if error_code(exc) in PERMANENT_ERRORS:
             log.warning("MLflow rejected a buffered record for run %s (%s); moved to %s",
                         self.run_id, exc, REJECTED_NAME)
             _fsync_write(self.path.with_name(REJECTED_NAME), json.dumps(records[done]) + "\n",

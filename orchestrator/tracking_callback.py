@@ -48,7 +48,9 @@ def _hook(method):
             log.warning("MlflowCallback.%s failed; training continues", method.__name__,
                         exc_info=True)
         finally:
-            self.seconds += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            self.seconds += elapsed
+            self.hook_seconds[method.__name__] = self.hook_seconds.get(method.__name__, 0.0) + elapsed
     return wrapper
 
 
@@ -107,7 +109,8 @@ class MlflowCallback:
                                 else log_checkpoints)
         self.sink = RunSink(make_client(self.tracking_uri), run_id, self.out_dir / BUFFER_NAME,
                             retry_interval_s=retry_interval_s)
-        self.seconds = 0.0
+        self.seconds = 0.0  # time inside the hooks (total, and per hook name below)
+        self.hook_seconds: dict[str, float] = {}
         self._cfg: Any = None
         self._last_epoch: int | None = None
         self._checkpoints: dict[str, Path] = {}

@@ -2,7 +2,8 @@
 
 eval: ``torch.inference_mode`` forward passes. train: forward + cross-entropy (ignore 255) +
 backward + SGD step, i.e. one optimisation iteration. Timing starts after ``warmup``
-iterations; CUDA is synchronised around each timed iteration. Inputs are random (seeded).
+iterations; CUDA is synchronised around each timed iteration; the median is reported.
+Inputs are random (seeded).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ DEFAULT_WORKLOAD: dict[tuple[str, str], tuple[tuple[int, int], int]] = {
 
 @dataclass(frozen=True)
 class BenchmarkResult:
-    """One measurement. ``seconds_per_iter`` is the mean over the timed iterations and
+    """One measurement. ``seconds_per_iter`` is the median over the timed iterations and
     ``images_per_s`` = batch / seconds_per_iter."""
 
     model: str
@@ -82,13 +83,14 @@ def benchmark(model_name: str, *, mode: str = "eval", input_size: tuple[int, int
                                  ("input_size[0]", h, 16), ("input_size[1]", w, 16)):
         _positive(name, value, minimum)
 
-    torch.manual_seed(seed)
     if device == "cuda":
         torch.backends.cudnn.benchmark = True
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = build_model(model_name, num_classes=num_classes).to(device, memory_format=fmt)
-    x = torch.randn(batch, 3, h, w, device=device).contiguous(memory_format=fmt)
-    step = (_train_step if mode == "train" else _eval_step)(model, x, num_classes, device, amp)
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG streams stay untouched
+        torch.manual_seed(seed)
+        model = build_model(model_name, num_classes=num_classes).to(device, memory_format=fmt)
+        x = torch.randn(batch, 3, h, w, device=device).contiguous(memory_format=fmt)
+        step = (_train_step if mode == "train" else _eval_step)(model, x, num_classes, device, amp)
     seconds = _time(step, iters=iters, warmup=warmup, device=device)
     return BenchmarkResult(model=model_name, mode=mode, device=device, batch=batch, height=h,
                            width=w, amp=amp, channels_last=channels_last, iters=iters,
@@ -135,15 +137,20 @@ def _train_step(model, x, num_classes: int, device: str, amp: bool):
 
 
 def _time(step, *, iters: int, warmup: int, device: str) -> float:
-    """Mean wall-clock seconds of ``step`` over ``iters`` calls after ``warmup`` untimed calls."""
+    """Median wall-clock seconds of ``step`` over ``iters`` timed calls after ``warmup`` untimed
+    ones. The median, not the mean, so a shared machine's occasional stalls do not dominate."""
+    import statistics
+
     import torch
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     for _ in range(warmup):
         step()
-    sync()
-    start = time.perf_counter()
+    times = []
     for _ in range(iters):
+        sync()
+        start = time.perf_counter()
         step()
-    sync()
-    return (time.perf_counter() - start) / iters
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

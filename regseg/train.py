@@ -53,8 +53,12 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 
 def run(config_path: str | Path, out_dir: str | Path, *, overrides: dict[str, Any] | None = None,
-        callbacks: Iterable[Any] = (), stop=None, progress: bool | None = None) -> dict[str, Any]:
-    """Load the config file (+ overrides), copy it to ``<out>/config.json``, train. Raises."""
+        callbacks: Iterable[Any] = (), stop=None, progress: bool | None = None,
+        cpu_amp: str | None = None) -> dict[str, Any]:
+    """Load the config file (+ overrides), copy it to ``<out>/config.json``, train. Raises.
+
+    ``cpu_amp='bf16'``: bf16 autocast on CPU when the config asks for mixed precision.
+    """
     from regseg.config import TrainConfig
     from regseg.engine import train
 
@@ -64,7 +68,7 @@ def run(config_path: str | Path, out_dir: str | Path, *, overrides: dict[str, An
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    return train(cfg, out_dir=out, callbacks=callbacks, stop=stop, progress=progress)
+    return train(cfg, out_dir=out, callbacks=callbacks, stop=stop, progress=progress, cpu_amp=cpu_amp)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

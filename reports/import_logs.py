@@ -3,19 +3,22 @@
 Layout written (docs/CONTRACTS.md): experiment ``reference/<group>`` unless an experiment is
 given; tags ``regseg.source=reference``, ``regseg.reference_file``, ``regseg.reference_run``,
 ``regseg.group``, ``regseg.model``, ``regseg.config_label``, ``regseg.seed`` and
-``regseg.import_hash`` (sha256 of the file name, run number and the run's lines: re-importing a
-run whose hash is already in the experiment is skipped); params = the flattened
+``regseg.import_hash`` (sha256 of the run number and the run's own lines, header included:
+re-importing a run whose hash is already in the target experiment is skipped, whatever the
+file is called now); params = the flattened
 ``TrainConfig.from_reference`` (lists as JSON) plus model facts when the zoo can compute them;
 metrics per evaluated epoch with ``step = epoch`` (``loss`` on every epoch; ``mIoU``,
 ``mIoU_reduced`` recomputed from the per-class IoU, ``pixel_accuracy``, ``iou/<class>``) and
 ``best_mIoU``, ``best_mIoU_reduced``, ``best_epoch`` at the last epoch.
 
-Every file is parsed completely before anything is written, so a malformed file imports nothing.
+Every file is parsed completely before anything is written, so a malformed file imports nothing;
+a failure while writing one file deletes the runs already written for that file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -99,7 +102,9 @@ def resolve_group(path: Path, experiment: str | None = None) -> str:
 
 
 def _param_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    """The tracking side's convention: lists/dicts as JSON, every other value as ``str``."""
+    return json.dumps(list(value) if isinstance(value, tuple) else value) \
+        if isinstance(value, (list, tuple, dict)) else str(value)
 
 
 def config_params(header: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
@@ -153,7 +158,8 @@ def run_metrics(run: ReferenceRun) -> list[tuple[str, float, int]]:
         values.update({f"iou/{name}": v for name, v in zip(names, ep.iou)})
         out.extend((k, v, n) for k, v in values.items())
         for key in ("mIoU", "mIoU_reduced"):
-            if key in values and (key not in best or values[key] > best[key][0]):
+            if key in values and not math.isnan(values[key]) and (
+                    key not in best or values[key] > best[key][0]):
                 best[key] = (values[key], n)
     last = max(run.epochs, default=0)
     if "mIoU" in best:
@@ -182,13 +188,13 @@ def plan_file(path: Path, *, experiment: str | None = None) -> list[_Planned]:
         params, extra = config_params(run.header)
         model = str(run.header.get("model_name", ""))
         for key, value in computed_facts(model).items():
-            if key in FACT_PARAMS and value is not None:
-                params[key] = _param_value(value)
+            if key in FACT_PARAMS and value is not None:  # same spelling as the training side
+                params[key] = f"{value:.2f}" if key == "model_gflops" else _param_value(value)
         tags = {
             "regseg.source": "reference", "regseg.group": group, "regseg.model": model,
             "regseg.reference_file": path.name, "regseg.reference_run": str(run.run),
             "regseg.config_label": config_label(params), "regseg.import_hash": run.digest,
-            "regseg.seed": str(run.header.get("RNG_seed", 0)),
+            "regseg.seed": params.get("seed", str(run.header.get("RNG_seed", 0))),
             "mlflow.runName": f"{path.stem}#run{run.run}", **extra,
         }
         planned.append(_Planned(run, group, experiment or f"reference/{group}", params, tags,
@@ -235,15 +241,17 @@ def import_logs(paths: Iterable[str | Path], *, experiment: str | None = None,
                 tracking_uri: str | None = None, progress=None) -> list[ImportedRun]:
     """Import every log under ``paths``; returns one ImportedRun per reference run.
 
-    Files are processed in order; a malformed file raises LogFormatError (naming file:line)
-    before anything of it is written (earlier files stay imported).
+    All files are parsed before anything is written: a malformed file raises LogFormatError
+    (naming file:line) and nothing at all is imported; fix it and re-run (imports are
+    idempotent). ``progress(path)`` is called after each file is written.
     """
+    plans = [(path, plan_file(path, experiment=experiment)) for path in discover(paths)]
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
     results: list[ImportedRun] = []
-    for path in discover(paths):
-        results.extend(_import_file(client, plan_file(path, experiment=experiment), path))
+    for path, planned in plans:
+        results.extend(_import_file(client, planned, path))
         if progress is not None:
             progress(path)
     return results

@@ -33,6 +33,7 @@ from reports.errors import LogFormatError
 
 #: Train ids excluded by the paper's 16-class mIoU^R (truck, bus, train); Cityscapes only.
 REDUCED_EXCLUDE = (14, 15, 16)
+_NAN_TOKEN = re.compile(r"\bnan\b")
 _NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)"
 
 
@@ -74,12 +75,12 @@ class ReferenceRun:
 
     @property
     def digest(self) -> str:
-        """sha256 of the file name, the run number and the run's own lines (header included).
+        """sha256 of the run number and the run's own lines (its header included): content only.
 
-        Identifies the run for idempotent re-imports; appending runs to a file keeps the
-        digests of the earlier runs.
+        Identifies the run for idempotent re-imports: a moved or renamed copy of a file is
+        recognised, and appending runs to a file keeps the digests of the earlier runs.
         """
-        h = hashlib.sha256(f"{self.path.name}\0{self.run}\0".encode())
+        h = hashlib.sha256(f"run {self.run}\0".encode())
         h.update("\n".join(self.text).encode())
         return h.hexdigest()
 
@@ -167,8 +168,11 @@ class _Parser:
         self.need_run("'IOU' line")
         if self.epoch is None or self.epoch.loss is None or self.epoch.iou is not None:
             raise self.fail("'IOU' line not after an epoch's 'loss' line")
-        values = self.literal(m.group(1), "IOU")
+        # a class absent from both prediction and label prints as nan (0/0)
+        values = self.literal(_NAN_TOKEN.sub("None", m.group(1)), "IOU")
         n = self.header.get("num_classes", 19)
+        if isinstance(values, list):
+            values = [math.nan if v is None else v for v in values]
         if (not isinstance(values, list) or len(values) != n
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
             raise self.fail(f"IOU: expected a list of {n} numbers, got {m.group(1)[:60]!r}")

@@ -28,7 +28,7 @@ class TableShape:
     columns: tuple[tuple[str, str], ...]  # (header, source name)
     layout: str = "rows"
     metric: str = "miou_reduced"
-    baseline: str | None = None  # row key; None or absent = the first row shown
+    baseline: str | None = None  # row key or fnmatch pattern; else the first row in key order
     borrow: tuple[tuple[str, str], ...] = ()  # (group, model-name suffix/prefix glob) shared rows
     published: Mapping[str, float] | None = None  # paper values by row key, shown for reference
     published_source: str = ""
@@ -134,7 +134,8 @@ SHAPES: tuple[TableShape, ...] = (
         "training_techniques", "Training techniques (exp48_decoder26)",
         ("training_techniques", "techniques"), "config_label",
         (("model", "model"), ("augmentation", "aug_mode"), ("resize", "resize"), ("crop", "crop"),
-         ("loss", "loss_type"), ("epochs", "epochs"))),
+         ("loss", "loss_type"), ("epochs", "epochs")),
+        baseline="*epochs=500,train_min_size=400,train_max_size=1600,*loss_type=cross_entropy"),
     TableShape(
         "reproducibility", "Reproducibility (same configuration, repeated runs)",
         ("reproducibility",), "config_label", (("configuration", "model"),), layout="per_run"),

@@ -48,6 +48,8 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     ys = [float(v) for v in b if v is not None and not math.isnan(float(v))]
     if len(xs) < 2 or len(ys) < 2:
         return None
+    if len(set(xs)) == 1 and len(set(ys)) == 1:
+        return None  # both samples constant: the t statistic is undefined
     from scipy.stats import ttest_ind
 
     p = float(ttest_ind(xs, ys, equal_var=False).pvalue)

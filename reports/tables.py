@@ -66,9 +66,8 @@ def _run_order(run: dict[str, Any]) -> tuple:
     return (num(run.get("reference_run")), num(run.get("seed")), str(run["run_id"]))
 
 
-def runs_for(df, shape: TableShape, group: str) -> list[dict[str, Any]]:
+def runs_for(records: list[dict[str, Any]], shape: TableShape, group: str) -> list[dict[str, Any]]:
     """Run records of ``group`` plus the runs ``shape`` borrows from other groups."""
-    records = df.to_dict("records")
     own = [r for r in records if r["group"] == group]
     seen = {r["run_id"] for r in own}
     for other, pattern in shape.borrow:
@@ -93,7 +92,11 @@ def build_rows(runs: list[dict[str, Any]], *, key: Callable, metric: str, stat: 
                         values))
     rows.sort(key=lambda r: r.key)
     rows.sort(key=lambda r: -r.main.mean if r.main.mean is not None else float("inf"))
-    base = next((r for r in rows if r.key == baseline), rows[0] if rows else None)
+    # the shape's baseline (a key or an fnmatch pattern), else the first row in key order, so
+    # the reference row never depends on the results
+    base = next((r for r in rows if baseline and (r.key == baseline
+                                                  or fnmatch.fnmatchcase(r.key, baseline))),
+                min(rows, key=lambda r: r.key) if rows else None)
     for row in rows:
         row.is_baseline = row is base
         if row is not base and base.main.mean is not None and row.main.mean is not None:
@@ -110,11 +113,15 @@ def _record(group: str, shape: TableShape, row: Row, metric: str, stat: str) -> 
             "baseline": row.is_baseline, "run_ids": ";".join(row.run_ids)}
 
 
+def _delta_header(rows: list[Row]) -> str:
+    base = next((r.key for r in rows if r.is_baseline), "baseline")
+    return f"Δ vs {base}" if len(base) <= 32 else "Δ vs baseline"
+
+
 def _rows_table(group, shape, rows, metric, stat, *, title=None) -> Table:
     label = METRICS[metric][2]
-    base = next((r.key for r in rows if r.is_baseline), DASH)
     headers = [h for h, _ in shape.columns] + [f"{label} ({stat} epoch)", f"{label} last epoch",
-                                               f"Δ vs {base}", "p (Welch)"]
+                                               _delta_header(rows), "p (Welch)"]
     show_paper = shape.published is not None and metric == shape.metric
     if show_paper:
         headers.append(f"paper {label}")
@@ -160,11 +167,10 @@ def _per_run_table(group, shape, runs, metric, stat) -> list[Table]:
     depth = max(len(r.runs) for r in rows)
     cells = [[f"run {i + 1}"] + [fmt_float(r.values[i]) if i < len(r.values) else DASH for r in rows]
              for i in range(depth)]
-    base = next(r.key for r in rows if r.is_baseline)
     cells += [
         [f"mean ± std (n)"] + [r.main.cell() for r in rows],
         [f"{label} last epoch (mean)"] + [fmt_float(r.last.mean) for r in rows],
-        [f"Δ vs {base}"] + ["baseline" if r.is_baseline else fmt_delta(r.delta) for r in rows],
+        [_delta_header(rows)] + ["baseline" if r.is_baseline else fmt_delta(r.delta) for r in rows],
         ["p (Welch)"] + [fmt_p(r.p) for r in rows],
         ["params"] + [SOURCES["params"](r.key, r.rep) for r in rows],
         ["GFLOPs"] + [SOURCES["gflops"](r.key, r.rep) for r in rows],
@@ -199,8 +205,9 @@ def build_tables(df, *, metric: str | None = None, stat: str = "best") -> list[T
     if stat not in STATS:
         raise ReportError(f"report: --stat must be one of {', '.join(STATS)}, got {stat!r}")
     tables: list[Table] = []
+    records = df.to_dict("records")
     for group in group_order(sorted(set(df["group"]))):
         shape = shape_for(group)
-        runs = runs_for(df, shape, group)
+        runs = runs_for(records, shape, group)
         tables += LAYOUTS[shape.layout](group, shape, runs, metric or shape.metric, stat)
     return tables

@@ -33,18 +33,13 @@ def queue_cmd(
 ) -> None:
     """Expand and validate SPECs, then queue every run in one transaction."""
     from orchestrator import queue
-    from orchestrator.specs import expand, load_spec
     from orchestrator.store import open_store
     from regseg.cli._output import emit
     from regseg.config import parse_set
 
-    overrides = parse_set(sets)
-    batches = []
-    for path in specs:  # every spec is validated before anything is written
-        spec = load_spec(path, project_dir=project_dir, overrides=overrides)
-        batches.append((spec, expand(spec)))
-    results = queue.submit(open_store(db), batches, force=force, priority=priority,
-                           max_attempts=max_attempts, dry_run=dry_run)
+    results = queue.submit_specs(open_store(db), specs, project_dir=project_dir,
+                                 overrides=parse_set(sets), force=force, priority=priority,
+                                 max_attempts=max_attempts, dry_run=dry_run)
     summary = [{"spec": r.spec_name, "sweep": r.sweep_id, "runs": r.n_runs, "new": r.n_new,
                 "known": r.n_known} for r in results]
     if fmt == "json":
@@ -142,6 +137,7 @@ def worker_cmd(
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     options = WorkerOptions(lease_seconds=lease_seconds, max_jobs=max_jobs,
                             exit_when_empty=exit_when_empty, poll_seconds=poll_seconds,
                             tracking=not no_tracking, tracking_uri=tracking_uri)

@@ -18,6 +18,8 @@ def train_command(
     out: Path = typer.Option(..., "--out", "-o", help="Run directory (checkpoints/, metrics.jsonl, summary.json)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a field: key=value (repeatable)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars (only on a terminal)."),
+    cpu_bf16: bool = typer.Option(False, "--cpu-bf16", help="On CPU, autocast to bf16 when mixed_precision is on "
+                                  "(default: fp32 on CPU; CUDA uses fp16 + GradScaler)."),
     fmt: str = typer.Option("table", "--format", help="table | json"),
 ) -> None:
     """Train one run; resumes from OUT/checkpoints/last.pt when it exists.
@@ -30,7 +32,7 @@ def train_command(
 
     with stop_on_signals() as stop:
         summary = run(config, out, overrides=parse_set(set_ or []), stop=stop,
-                      progress=None if progress else False)
+                      progress=None if progress else False, cpu_amp="bf16" if cpu_bf16 else None)
     keys = ("best_mIoU", "best_mIoU_reduced", "best_epoch", "epochs_completed", "device", "out_dir")
     emit({k: summary[k] for k in keys}, fmt)
 
@@ -55,7 +57,7 @@ def eval_command(
     from regseg.engine.setup import evaluate_weights
 
     fields = {"model_name": model, "dataset_name": dataset, "dataset_dir": str(data),
-              "val_split": split, "train_split": split, "val_input_size": val_size, "val_label_size": val_size,
+              "val_split": split, "val_input_size": val_size, "val_label_size": val_size,
               "device": device, "max_eval": max_eval, "class_uniform_pct": 0.0, "num_workers": 0}
     if num_classes is not None:
         fields["num_classes"] = num_classes

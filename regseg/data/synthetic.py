@@ -7,8 +7,9 @@ stripes or checker), so a tiny model learns it quickly; Gaussian noise and a per
 change keep it from being trivial. Void pixels (an ego-vehicle band, "unlabeled" blobs) carry
 label ids 1 and 0, i.e. train id 255.
 
-Over any 3 or more consecutive images of a split every one of the 19 train ids appears, so
-per-class IoU is defined on even a small validation split. Output is a pure function of
+Every image has sky, road, sidewalk, building and vegetation, and any 3 consecutive images of a
+split hold all 14 object classes between them (objects may hide parts of others), so all 19
+train ids appear in even a small validation split and per-class IoU is defined. Output is a pure function of
 (seed, split, image index, size): regenerating gives byte-identical PNGs.
 """
 
@@ -85,15 +86,21 @@ def render_scene(rng: np.random.Generator, h: int, w: int, index: int) -> tuple[
     """One scene: (uint8[h, w, 3] image, uint8[h, w] Cityscapes label ids)."""
     train_ids = _background(rng, h, w)
     start = (index * _PER_IMAGE) % len(_OBJECT_IDS)
-    chosen = [_OBJECT_IDS[(start + j) % len(_OBJECT_IDS)] for j in range(_PER_IMAGE)]
-    chosen += list(rng.choice(_OBJECT_IDS, size=int(rng.integers(0, 4))))
-    for t in chosen:
-        _draw_object(rng, train_ids, int(t))
+    guaranteed = [_OBJECT_IDS[(start + j) % len(_OBJECT_IDS)] for j in range(_PER_IMAGE)]
+    extras = [int(t) for t in rng.choice(_OBJECT_IDS, size=int(rng.integers(0, 4)))]
+    # extras first, then the guaranteed ones from large to small, so none is fully hidden
+    for t in extras + sorted(guaranteed, key=_mean_area, reverse=True):
+        _draw_object(rng, train_ids, t)
     ids = np.asarray(CITYSCAPES_TRAIN_ID_TO_ID, dtype=np.uint8)[train_ids]
     void = _void_mask(rng, h, w)
     ids[void == 1] = 1  # ego vehicle
     ids[void == 2] = 0  # unlabeled
     return _paint(rng, train_ids, void), ids
+
+
+def _mean_area(train_id: int) -> float:
+    _, (hmin, hmax), (wmin, wmax) = _OBJECTS[train_id]
+    return (hmin + hmax) * (wmin + wmax)
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -102,12 +109,12 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     horizon = int(h * rng.uniform(0.35, 0.5))
     t[:horizon] = 10  # sky
     roof = int(horizon * rng.uniform(0.2, 0.5))
-    x = 0
-    while x < w:  # a skyline of buildings and trees
+    x, k = 0, 0
+    while x < w:  # a skyline of buildings and trees; the first two blocks are one of each
         bw = int(rng.integers(max(2, w // 10), max(3, w // 4)))
         top = int(np.clip(roof + rng.integers(-h // 10, h // 10 + 1), 1, horizon - 1))
-        t[top:horizon, x:x + bw] = 2 if rng.random() < 0.65 else 8
-        x += bw
+        t[top:horizon, x:x + bw] = (2, 8)[k] if k < 2 else (2 if rng.random() < 0.65 else 8)
+        x, k = x + bw, k + 1
     yy, xx = np.mgrid[horizon:h, 0:w]
     slope = rng.uniform(0.6, 1.2) * (h - horizon) / max(w, 1)
     left = (yy - horizon) > (xx + w * rng.uniform(0.05, 0.2)) * slope * 1.5

@@ -82,7 +82,7 @@ def train(cfg, *, out_dir: str | Path, callbacks: Iterable[Any] = (), stop=None,
     cbs = CallbackList([MetricsJsonl(out_dir), *callbacks])
     seed_everything(cfg.seed)
     parts = build_components(cfg, cpu_amp=cpu_amp)
-    state = _resume_or_start(cfg, parts, directory, cbs)
+    state = _resume_or_start(cfg, parts, directory)
     cbs.on_train_start(cfg, model=parts.model, start_epoch=state.epoch + 1, out_dir=out_dir)
     show = progress_enabled(progress)
     for epoch in range(state.epoch + 1, cfg.epochs):
@@ -194,12 +194,12 @@ def _payload(cfg, parts: Components, state: RunState) -> dict[str, Any]:
     }
 
 
-def _resume_or_start(cfg, parts: Components, directory: Path, cbs: CallbackList) -> RunState:
+def _resume_or_start(cfg, parts: Components, directory: Path) -> RunState:
     """Load ``last.pt`` (or its fallback) into ``parts``; or write the initial ``last.pt``."""
     found = ckpt.load_resume(directory)
-    if found is None:
+    if found is None:  # the initial state, so a run stopped in epoch 0 also leaves a last.pt
         state = RunState()
-        cbs.on_checkpoint("last", ckpt.save_last(_payload(cfg, parts, state), directory))
+        ckpt.save_last(_payload(cfg, parts, state), directory)
         return state
     payload, path = found
     _warn_config_drift(cfg, payload.get("config") or {}, path)

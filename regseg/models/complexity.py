@@ -68,7 +68,7 @@ def _mean_as_pool(x_shape, dims=None, *args, out_shape=None, **kwargs) -> int:
     return prod(x_shape)
 
 
-FVCORE_FORMULAS = {
+_FORMULAS_BY_PACKET = {
     aten.convolution: _conv_macs,
     aten._convolution: _conv_macs,
     aten.mm: _mm_macs,
@@ -83,6 +83,20 @@ FVCORE_FORMULAS = {
     aten._adaptive_avg_pool2d: _per_input,
     aten.mean: _mean_as_pool,
 }
+
+
+def _with_overloads(by_packet: dict) -> dict:
+    # FlopCounterMode decomposes any op *overload* missing from its registry before counting
+    # (upsample_nearest2d.default would vanish into index ops), so register every overload too;
+    # the count itself is keyed by the packet.
+    table = dict(by_packet)
+    for packet, formula in by_packet.items():
+        for overload in packet.overloads():
+            table[getattr(packet, overload)] = formula
+    return table
+
+
+FVCORE_FORMULAS = _with_overloads(_FORMULAS_BY_PACKET)
 
 
 def count_flops(model: nn.Module, input_size: tuple[int, int] = (1024, 2048), *,

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from regseg.errors import WeightsMismatchError
+from regseg.errors import CheckpointError, WeightsMismatchError
 
 _SHOW = 10  # keys listed per category in error messages
 
@@ -31,10 +31,19 @@ class LoadReport:
 
 def read_state_dict(source: str | PathLike | Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """A state dict from a path (``{"model": sd}`` or a bare sd) or from such an object already
-    in memory. Files are read with ``torch.load(weights_only=True, map_location="cpu")``."""
+    in memory. Files are read with ``torch.load(weights_only=True, map_location="cpu")``;
+    an unreadable file (missing, corrupt, or pickling arbitrary objects) raises CheckpointError."""
     obj = source
     if not isinstance(source, Mapping):
-        obj = torch.load(source, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(source, map_location="cpu", weights_only=True)
+        except FileNotFoundError as exc:
+            raise CheckpointError(f"checkpoint: expected an existing file, got {str(source)!r}") \
+                from exc
+        except Exception as exc:  # noqa: BLE001 - unpickling refused / corrupt file
+            raise CheckpointError(f"checkpoint {str(source)!r}: not a weights-only torch file "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") \
+                from exc
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

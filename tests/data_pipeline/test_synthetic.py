@@ -105,3 +105,15 @@ def test_cli_make_synthetic(tmp_path):
     assert len(_files(tmp_path / "ds")) == 3 * 3
     ref = make_synthetic(tmp_path / "ref", train=2, val=1, size=(32, 64), seed=5)
     assert all((ref / f).read_bytes() == (tmp_path / "ds" / f).read_bytes() for f in _files(ref))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_any_three_consecutive_images_hold_all_train_ids(seed):
+    from regseg.data.labels import cityscapes_id_to_train_id_lut
+    from regseg.data.synthetic import render_scene
+
+    lut = cityscapes_id_to_train_id_lut()
+    present = [set(np.unique(lut[render_scene(np.random.default_rng([seed, 2, i]), 48, 96, i)[1]]).tolist())
+               for i in range(9)]
+    for i in range(7):
+        assert set(range(19)) <= present[i] | present[i + 1] | present[i + 2]

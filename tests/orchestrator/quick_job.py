@@ -36,6 +36,7 @@ def main() -> int:
     start = int(ckpt.read_text()) if ckpt.exists() else 0
     with open(out / "resumes.txt", "a") as fh:
         fh.write(f"{args.attempt} {start}\n")
+    (out / "cuda_visible_devices.txt").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
     if args.kill_self:
         os.kill(os.getpid(), signal.SIGKILL)
     if args.exit_code:

@@ -141,3 +141,26 @@ def test_cancel_stops_a_running_job(db_url: str, project: Path, tmp_path: Path):
     w.send_signal(signal.SIGTERM)
     assert w.wait(timeout=30) == 0
     assert queue.jobs(open_store(db_url))[0]["state"] == "cancelled"
+
+
+def test_gpu_slots_pin_one_gpu_per_job_and_run_side_by_side(db_url: str, project: Path,
+                                                            tmp_path: Path):
+    ids = _submit(db_url, project, 4)
+    env = quick_job_env(tmp_path, steps=4, step_seconds=0.25)
+    argv = worker_argv(db_url, extra=("--exit-when-empty",))
+    argv[argv.index("--gpus") + 1] = "0,1"  # two GPU slots (no GPU needed: jobs only read env)
+    log = open(tmp_path / "w.log", "wb")
+    w = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    assert w.wait(timeout=90) == 0
+    rows = queue.jobs(open_store(db_url))
+    assert [r["state"] for r in rows] == ["succeeded"] * 4
+    seen = {}
+    for r in rows:
+        slot = r["worker_id"].rsplit("/", 1)[1]
+        gpu = (Path(r["job_dir"]) / "cuda_visible_devices.txt").read_text()
+        assert slot == f"gpu{gpu}"  # the job saw exactly its slot's GPU
+        seen.setdefault(gpu, []).append(r)
+    assert sorted(seen) == ["0", "1"]
+    first, second = seen["0"][0], seen["1"][0]  # the two slots overlapped in time
+    assert first["started_at"] < second["finished_at"] and second["started_at"] < first["finished_at"]
+    assert sorted(r["id"] for r in rows) == ids

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import pytest
 
 from reports.errors import LogFormatError
 from reports.import_logs import DIRECTORY_GROUPS, import_logs, resolve_group
-from tests.reports.conftest import DDRNET, EXP43
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_logs"
+EXP43 = LEGACY / "cityscapes_exp43_decoder14_500_epochs_fair_log.txt"
+DDRNET = LEGACY / "cityscapes_ddrnet23_1000_epochs_log.txt"
 
 HEADERS = Path(__file__).resolve().parents[1] / "data" / "reference_headers"
 
@@ -83,7 +86,7 @@ def test_malformed_file_imports_nothing_and_names_file_and_line(tmp_path, store_
     bad = tmp_path / "logs" / "cityscapes_ddrnet23_1000_epochs_log.txt"
     bad.write_text("\n".join(lines[:5000]) + "\n")  # run 3 truncated
     with pytest.raises(LogFormatError, match=rf"{bad.name}:5000:"):
-        import_logs([bad], tracking_uri=store_uri)
+        import_logs([good, bad], tracking_uri=store_uri)  # the good file is not written either
     assert _runs(store_uri) == []  # runs 1 and 2 of that file were not written either
     imported = import_logs([good], tracking_uri=store_uri, experiment="mine")
     assert [r.status for r in imported] == ["imported"]
@@ -100,3 +103,32 @@ def test_filename_rules_agree_with_the_reference_directories(path):
 def test_group_falls_back_to_the_experiment_name():
     assert resolve_group(Path("x/some_log.txt"), "regseg/smoke") == "smoke"
     assert resolve_group(Path("x/some_log.txt")) == "reference"
+
+
+def test_cli_import_logs_exit_code_2_on_a_malformed_file(tmp_path, store_uri):
+    import subprocess
+    import sys
+
+    bad = tmp_path / EXP43.name
+    bad.write_text("\n".join(EXP43.read_text().splitlines()[:300]) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "regseg", "import-logs", str(bad),
+                           "--tracking-uri", store_uri], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{bad}:300:" in proc.stderr
+    from typer.testing import CliRunner
+
+    from regseg.cli import app
+
+    res = CliRunner().invoke(app, ["import-logs", str(EXP43), "--tracking-uri", store_uri,
+                                   "--format", "json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.stdout)
+    assert row["status"] == "imported" and round(row["best_mIoU_reduced"], 2) == 75.75
+
+
+def test_a_renamed_copy_is_recognised_as_already_imported(imported_store, tmp_path):
+    uri, results = imported_store
+    copy = tmp_path / "renamed_ddrnet_log.txt"
+    shutil.copy(DDRNET, copy)
+    again = import_logs([copy], tracking_uri=uri, experiment="reference/ddrnet_comparison")
+    assert [r.status for r in again] == ["skipped"] * 3

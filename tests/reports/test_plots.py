@@ -65,3 +65,14 @@ def test_plots_render_png_and_svg(imported_store, tmp_path):
         else:
             text = p.read_text()
             assert text.startswith("<?xml") and "<svg" in text
+
+
+def test_plots_are_byte_identical_across_renders(imported_store, tmp_path):
+    from reports.mlflow_source import load_runs
+
+    uri, _ = imported_store
+    df = load_runs(tracking_uri=uri)
+    a = render_plots(df, tmp_path / "a")
+    b = render_plots(df, tmp_path / "b")
+    for pa, pb in zip(a, b):
+        assert pa.read_bytes() == pb.read_bytes(), pa.name

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from reports.errors import LogFormatError
 from reports.reference_log import parse_log
-from tests.reports.conftest import DDRNET, EXP43
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_logs"
+EXP43 = LEGACY / "cityscapes_exp43_decoder14_500_epochs_fair_log.txt"
+DDRNET = LEGACY / "cityscapes_ddrnet23_1000_epochs_log.txt"
 
 
 def test_exp43_sample_best_reduced_miou_is_the_ablation_value():
@@ -102,3 +105,15 @@ def test_malformed_logs_raise_naming_file_and_line(tmp_path, name, transform, li
     if line is not None:
         assert msg.startswith(f"{path}:{line}:"), msg
     assert info.value.exit_code == 2
+
+
+def test_nan_iou_of_an_absent_class_is_accepted(tmp_path):
+    from reports.import_logs import run_metrics
+
+    lines = _lines(EXP43)
+    assert lines[4].startswith("IOU:") and lines[4].endswith("0.0, 0.0]")
+    lines[4] = lines[4][:-len("0.0]")] + "nan]"
+    (run,) = parse_log(_write(tmp_path, lines))
+    assert math.isnan(run.epochs[0].iou[-1]) and math.isnan(run.epochs[0].miou_reduced())
+    best = {k: v for k, v, _ in run_metrics(run) if k.startswith("best_mIoU")}
+    assert round(best["best_mIoU_reduced"], 2) == 75.75

@@ -78,13 +78,16 @@ def test_distinct_jobs_get_distinct_runs_in_one_experiment(tracker, make_job):
 
 @pytest.mark.parametrize("status,error", [("FINISHED", None), ("FAILED", "killed by SIGKILL"),
                                           ("KILLED", None)])
-def test_finish_run_mirrors_job_status(tracker, make_job, status, error):
+def test_finish_run_mirrors_job_status(tracker, make_job, status, error, tmp_path):
     run_id = tracker.ensure_run(make_job())
-    tracker.finish_run(run_id, status, error)
+    (tmp_path / "job.log").write_text("Traceback ...\nRuntimeError: boom\n")
+    tracker.finish_run(run_id, status, error, out_dir=tmp_path)
     run = tracker.client.get_run(run_id)
     assert run.info.status == status
     assert run.info.end_time is not None
     assert run.data.tags.get("regseg.error") == error
+    local = tracker.client.download_artifacts(run_id, "logs/job.log", str(tmp_path / "dl"))
+    assert open(local).read().endswith("RuntimeError: boom\n")
 
 
 def test_finish_run_rejects_unknown_status(tracker, make_job):
@@ -110,3 +113,13 @@ def test_default_store_is_under_the_state_dir(tmp_path, monkeypatch, make_job):
     assert exp.name == "regseg/backbone"
     assert exp.artifact_location == (tmp_path / "state" / "mlartifacts" / "regseg" / "backbone").as_uri()
     assert (tmp_path / "state" / "mlflow.db").exists()
+
+
+def test_ui_refuses_a_remote_store():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "regseg", "ui", "--tracking-uri",
+                           "http://127.0.0.1:9"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "already a tracking server" in done.stderr

@@ -6,6 +6,7 @@ import json
 import math
 import time
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -24,6 +25,26 @@ def _epochs(out_dir):
 def _write_config(cfg, path):
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     return path
+
+
+class Recorder:
+    """A callback recording the protocol calls of docs/CONTRACTS.md."""
+
+    def __init__(self):
+        self.events = []
+
+    def on_train_start(self, cfg, *, model, start_epoch, out_dir):
+        self.events.append(("start", start_epoch))
+
+    def on_epoch_end(self, epoch, metrics):
+        self.events.append(("epoch", epoch))
+
+    def on_checkpoint(self, kind, path):
+        assert path.exists()
+        self.events.append(("checkpoint", kind))
+
+    def on_train_end(self, summary):
+        self.events.append(("end", summary))
 
 
 class StopAfter:
@@ -45,11 +66,11 @@ def cli_run(tiny_config, tmp_path_factory):
     from regseg.cli import app
 
     root = tmp_path_factory.mktemp("cli_run")
-    config = _write_config(tiny_config, root / "tiny.yaml")
+    config = _write_config(tiny_config.with_overrides(epochs=7), root / "tiny.yaml")
     out = root / "run"
     start = time.perf_counter()
     result = CliRunner().invoke(app, ["train", "--config", str(config), "--out", str(out),
-                                      "--no-progress", "--format", "json"])
+                                      "--set", "epochs=2", "--no-progress", "--format", "json"])
     elapsed = time.perf_counter() - start
     assert result.exit_code == 0, (result.output, result.exception)
     print(f"\n2-epoch exp48_decoder26 64x128 CPU train wall time: {elapsed:.1f}s")
@@ -73,6 +94,7 @@ def test_cli_train_two_epochs_improves_miou(cli_run, tiny_config):
     assert rows[1]["lr"] == 0.0  # poly schedule ends at 0 after the last iteration
     summary = json.loads(stdout)
     assert summary["best_epoch"] == 1 and summary["best_mIoU"] == pytest.approx(rows[1]["mIoU"])
+    assert json.loads((out / "config.json").read_text())["epochs"] == 2  # --set epochs=2 applied
     saved = json.loads((out / "summary.json").read_text())
     assert len(saved["confusion_matrix"]) == 19
     assert elapsed < 120, f"2 epochs took {elapsed:.0f}s (target: under a minute on an idle 2-core CPU)"
@@ -132,8 +154,15 @@ def test_stopped_and_resumed_run_matches_the_uninterrupted_one(cli_run, tiny_con
         train(tiny_config, out_dir=tmp_path, stop=StopAfter(3), progress=False)
     last = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert last["epoch"] == 0
-    summary = train(tiny_config, out_dir=tmp_path, progress=False)
+    recorder = Recorder()
+    summary = train(tiny_config, out_dir=tmp_path, progress=False, callbacks=[recorder])
     assert summary["finished"] is True and summary["epochs_completed"] == 2
+    assert [e[0] for e in recorder.events] == ["start", "epoch", "checkpoint", "checkpoint",
+                                               "checkpoint", "end"]
+    assert recorder.events[0][1] == 1  # start_epoch after resuming epoch 0
+    assert [e[1] for e in recorder.events if e[0] == "checkpoint"] == ["best", "last", "epoch_1"]
+    end = recorder.events[-1][1]
+    assert end["best_epoch"] == 1 and end["confusion_matrix"].dtype == np.int64
 
     reference_rows, resumed_rows = cli_run[1], _epochs(tmp_path)
     for epoch in (0, 1):
@@ -143,6 +172,10 @@ def test_stopped_and_resumed_run_matches_the_uninterrupted_one(cli_run, tiny_con
     ref_model = torch.load(cli_run[0] / "checkpoints" / "last.pt", weights_only=True)["model"]
     new_model = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(ref_model[k], new_model[k]) for k in ref_model)
+
+    again = train(tiny_config, out_dir=tmp_path, progress=False)  # already finished: no training
+    assert again["finished"] and again["best_mIoU"] == summary["best_mIoU"]
+    assert (again["confusion_matrix"] == summary["confusion_matrix"]).all()
 
 
 def test_non_finite_loss_names_epoch_and_iteration(tiny_config, tmp_path):
@@ -173,3 +206,37 @@ def test_data_order_depends_only_on_seed_and_epoch(tiny_config):
     assert torch.equal(a, first_batch(tiny_config, 3, draws_before=5))
     assert not torch.equal(a, first_batch(tiny_config, 4))
     assert not torch.equal(a, first_batch(tiny_config.with_overrides(seed=1), 3))
+
+
+def test_cli_train_rejects_a_bad_override(tiny_config, tmp_path):
+    from typer.testing import CliRunner
+
+    from regseg.cli import app
+    from regseg.errors import ConfigError
+
+    config = _write_config(tiny_config, tmp_path / "tiny.yaml")
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--out", str(tmp_path / "o"),
+                                      "--set", "epochs=0"])
+    assert isinstance(result.exception, ConfigError) and "epochs" in str(result.exception)
+    assert not (tmp_path / "o" / "checkpoints").exists()
+
+
+def test_engine_imports_no_tracking_or_orchestration():
+    import subprocess
+    import sys
+
+    code = ("import sys, regseg.engine, regseg.train, regseg.cli.train; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('mlflow', 'orchestrator', 'reports')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_stop_before_the_first_epoch_leaves_the_initial_state(tiny_config, tmp_path):
+    from regseg.engine import train
+
+    with pytest.raises(TrainingInterrupted, match="during epoch 0; last.pt holds epoch -1"):
+        train(tiny_config, out_dir=tmp_path, stop=StopAfter(1), progress=False)
+    payload = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert payload["epoch"] == -1 and payload["iteration"] == 0
+    assert not (tmp_path / "metrics.jsonl").exists()

@@ -1,0 +1,68 @@
+"""Speed ratios of the model zoo's fast-path options, measured in one run (CPU by default).
+
+Prints, for exp48_decoder26 (RegSeg): eval 1x3x512x1024 and train batch 4 @ 256x256, the median
+seconds per iteration of each variant and its speed ratio against the baseline variant measured
+in the same run. Variants are interleaved round by round so drift on a shared machine hits all
+of them alike.
+
+    .venv/bin/python benchmarks/bench_models.py [--rounds 3] [--iters 3] [--device cpu] [--amp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from regseg.benchmark import benchmark
+
+WORKLOADS = {  # name -> (mode, input size, batch)
+    "eval 1x3x512x1024": ("eval", (512, 1024), 1),
+    "train 4x3x256x256": ("train", (256, 256), 4),
+}
+
+
+def variants(with_amp: bool) -> dict[str, dict]:
+    table = {"contiguous (baseline)": {"channels_last": False},
+             "channels_last": {"channels_last": True}}
+    if with_amp:
+        table["channels_last + amp"] = {"channels_last": True, "amp": True}
+    return table
+
+
+def measure(model: str, workload: str, *, rounds: int, iters: int, device: str,
+            with_amp: bool) -> dict[str, float]:
+    mode, size, batch = WORKLOADS[workload]
+    runs: dict[str, list[float]] = {name: [] for name in variants(with_amp)}
+    for _ in range(rounds):
+        for name, opts in variants(with_amp).items():
+            r = benchmark(model, mode=mode, input_size=size, batch=batch, iters=iters, warmup=1,
+                          device=device, **opts)
+            runs[name].append(r.seconds_per_iter)
+    return {name: statistics.median(times) for name, times in runs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="exp48_decoder26")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--amp", action="store_true", help="also measure autocast")
+    args = parser.parse_args()
+    import torch
+
+    print(f"model {args.model}, device {args.device}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, rounds {args.rounds} x iters {args.iters}")
+    for workload in WORKLOADS:
+        times = measure(args.model, workload, rounds=args.rounds, iters=args.iters,
+                        device=args.device, with_amp=args.amp)
+        base = times["contiguous (baseline)"]
+        _, _, batch = WORKLOADS[workload]
+        print(f"\n{workload}")
+        for name, sec in times.items():
+            print(f"  {name:24s} {sec:8.3f} s/iter  {batch / sec:7.2f} img/s  "
+                  f"speed x{base / sec:.2f} vs baseline")
+
+
+if __name__ == "__main__":
+    main()

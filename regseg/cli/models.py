@@ -1,0 +1,100 @@
+"""`regseg models` (the zoo with params, GFLOPs, field of view) and `regseg benchmark`."""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+import typer
+
+MODEL_COLUMNS = ("name", "body", "decoder", "params", "gflops", "field_of_view", "dilation_rates")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models_cmd)
+    app.command("benchmark")(benchmark_cmd)
+
+
+@functools.lru_cache(maxsize=None)
+def _complexity(name: str, input_size: tuple[int, int]) -> tuple[int, float]:
+    """(params, GFLOPs) of a model, built on the meta device (no weights initialised)."""
+    import torch
+
+    from regseg.models import build_model
+    from regseg.models.complexity import count_gflops, count_params
+
+    with torch.device("meta"):
+        model = build_model(name)
+    return count_params(model), count_gflops(model, input_size=input_size)
+
+
+def model_rows(names: list[str], input_size: tuple[int, int], *, progress: bool) -> list[dict]:
+    """One row per model: MODEL_COLUMNS. GFLOPs in the paper's convention at 1x3xHxW."""
+    from rich.progress import Progress
+
+    from regseg.models import describe
+
+    rows = []
+    with Progress(transient=True, disable=not progress) as bar:
+        task = bar.add_task("counting GFLOPs", total=len(names))
+        for name in names:
+            info = describe(name)
+            params, gflops = _complexity(name, input_size)
+            rows.append({"name": name, "body": info["body"], "decoder": info["decoder"] or "",
+                         "params": params, "gflops": round(gflops, 2),
+                         "field_of_view": info["field_of_view"],
+                         "dilation_rates": info["dilation_rates"] or ""})
+            bar.advance(task)
+    return rows
+
+
+def models_cmd(
+    fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
+    input_size: tuple[int, int] = typer.Option((1024, 2048), "--input-size",
+                                               help="Height and width for GFLOPs."),
+    model: Optional[list[str]] = typer.Option(None, "--model", "-m",
+                                              help="Only these models (repeatable)."),
+) -> None:
+    """List every model (all body x decoder combinations and DDRNet-23) with params, GFLOPs
+    (fvcore convention, one multiply-add = one FLOP) and field of view."""
+    import sys
+
+    from regseg.cli._output import emit
+    from regseg.models import list_models, split_name
+
+    names = list(model) if model else list_models()
+    for name in names:
+        split_name(name)  # unknown names fail before any counting
+    rows = model_rows(names, tuple(input_size), progress=sys.stderr.isatty())
+    emit(rows, fmt, columns=MODEL_COLUMNS)
+
+
+def benchmark_cmd(
+    model: str = typer.Option("exp48_decoder26", "--model", "-m", help="Model name."),
+    mode: str = typer.Option("eval", "--mode", help="eval | train."),
+    input_size: Optional[tuple[int, int]] = typer.Option(
+        None, "--input-size", help="Height and width (default: 512 1024 eval / 256 256 train on "
+        "CPU; 1024 2048 / 768 768 on CUDA)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Batch size (default 1 eval; "
+                                        "4 train on CPU, 8 on CUDA)."),
+    iters: int = typer.Option(10, "--iters", help="Timed iterations."),
+    warmup: int = typer.Option(3, "--warmup", help="Untimed warm-up iterations."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
+    amp: bool = typer.Option(False, "--amp/--no-amp", help="Mixed precision (autocast)."),
+    channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last",
+                                       help="NHWC memory format (default: on)."),
+    num_classes: int = typer.Option(19, "--num-classes", help="Classifier width."),
+    fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
+) -> None:
+    """Steady-state images/s after warm-up (eval: inference_mode forward; train: forward +
+    cross-entropy + backward + SGD step). Reports the median iteration time."""
+    from regseg.benchmark import benchmark
+    from regseg.cli._output import emit
+
+    result = benchmark(model, mode=mode, input_size=input_size, batch=batch, iters=iters,
+                       warmup=warmup, device=device, amp=amp, channels_last=channels_last,
+                       num_classes=num_classes)
+    row = result.as_row()
+    row["seconds_per_iter"] = round(row["seconds_per_iter"], 4)
+    row["images_per_s"] = round(row["images_per_s"], 3)
+    emit([row], fmt)

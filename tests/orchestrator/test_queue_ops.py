@@ -1,0 +1,176 @@
+"""Queue operations against SQLite and PostgreSQL: submit, claim, leases, reaping, retries."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from orchestrator import queue
+from orchestrator.errors import QueueError
+from orchestrator.specs import expand, load_spec
+from orchestrator.store import open_store
+from _orch_helpers import lr_spec
+
+
+def _batch(project: Path, n: int, name: str = "many"):
+    spec = load_spec(lr_spec(project, n, name=name), project_dir=project)
+    return spec, expand(spec)
+
+
+def test_schema_is_migrated_on_open_and_reopen_is_cheap(db_url: str):
+    store = open_store(db_url)
+    with store.session_scope() as s:
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+    assert queue.counts(store) == dict.fromkeys(
+        ("queued", "running", "succeeded", "failed", "cancelled"), 0)
+
+
+def test_submit_is_idempotent_per_run_hash_and_force_adds_repetitions(db_url: str, project: Path):
+    store = open_store(db_url)
+    (r1,) = queue.submit(store, [_batch(project, 5)])
+    assert (r1.n_runs, r1.n_new, r1.n_known) == (5, 5, 0)
+    (r2,) = queue.submit(store, [_batch(project, 7)])  # 5 known + 2 new
+    assert (r2.n_new, r2.n_known) == (2, 5)
+    (r3,) = queue.submit(store, [_batch(project, 3)], force=True)
+    assert (r3.n_new, r3.n_known) == (3, 0)
+    rows = queue.jobs(store)
+    assert len(rows) == 10
+    reps = sorted(r["repetition"] for r in rows if r["sweep_id"] == r3.sweep_id)
+    assert reps == [1, 1, 1]
+    (dry,) = queue.submit(store, [_batch(project, 8)], dry_run=True)
+    assert (dry.sweep_id, dry.n_new, dry.n_known) == (None, 1, 7)
+    assert len(queue.jobs(store)) == 10  # a dry run writes nothing
+    assert {r["status"] for r in dry.rows} == {"new", "known"}
+
+
+def test_submission_of_several_specs_is_one_transaction(db_url: str, project: Path):
+    store = open_store(db_url)
+    good = _batch(project, 3, name="good")
+
+    class Broken:  # a run whose config cannot be serialised: fails mid-transaction
+        run_hash, label, seed = "f" * 64, "broken", 0
+
+        class config:  # noqa: N801
+            model_name = "x"
+
+            @staticmethod
+            def canonical_json():
+                raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        queue.submit(store, [good, (good[0], [Broken()])])
+    assert queue.jobs(store) == []
+    with store.session_scope() as s:
+        assert s.execute(text("SELECT count(*) FROM sweeps")).scalar_one() == 0
+
+
+def test_claim_order_priority_then_fifo_and_none_when_empty(db_url: str, project: Path):
+    store = open_store(db_url)
+    queue.submit(store, [_batch(project, 2, name="low")])
+    queue.submit(store, [_batch(project, 1, name="high")], priority=5, force=True)
+    order = [queue.claim(store, "w", lease_seconds=30) for _ in range(4)]
+    assert [j.id if j else None for j in order] == [3, 1, 2, None]
+    job = order[0]
+    assert job.attempt == 1 and job.config["lr"] == pytest.approx(0.001)
+    assert job.project_dir == str(project)
+
+
+def test_concurrent_claims_hand_out_each_job_once(db_url: str, project: Path):
+    store = open_store(db_url)
+    queue.submit(store, [_batch(project, 60)])
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def drain(wid: str) -> None:
+        while (job := queue.claim(store, wid, lease_seconds=30)) is not None:
+            with lock:
+                got.append(job.id)
+
+    threads = [threading.Thread(target=drain, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(1, 61))
+
+
+def test_heartbeat_renews_and_reaper_requeues_then_fails(db_url: str, project: Path):
+    store = open_store(db_url)
+    queue.submit(store, [_batch(project, 1)], max_attempts=2)
+    job = queue.claim(store, "w1", lease_seconds=0.6)
+    for _ in range(3):  # heartbeats keep the lease alive past its first length
+        time.sleep(0.3)
+        assert queue.heartbeat(store, job.id, "w1", lease_seconds=0.6)
+        assert queue.reap(store) == []
+    assert not queue.heartbeat(store, job.id, "w2", lease_seconds=5)  # not w2's job
+    time.sleep(0.8)
+    assert queue.reap(store) == [(job.id, "queued")]
+    assert not queue.heartbeat(store, job.id, "w1", lease_seconds=5)  # lost
+    assert queue.succeed(store, job.id, "w1") is None  # a stale worker cannot finish it
+    (row,) = queue.jobs(store)
+    assert row["attempts"] == 1 and row["exit_reason"] == "lease expired (worker w1)"
+    again = queue.claim(store, "w2", lease_seconds=0.3)
+    assert again.id == job.id and again.attempt == 2
+    time.sleep(0.6)
+    assert queue.reap(store) == [(job.id, "failed")]
+    (row,) = queue.jobs(store)
+    assert row["state"] == "failed" and row["finished_at"] is not None
+
+
+def test_outcomes_fail_interrupt_succeed(db_url: str, project: Path):
+    store = open_store(db_url)
+    queue.submit(store, [_batch(project, 1)], max_attempts=2)
+    job = queue.claim(store, "w", lease_seconds=30)
+    assert queue.requeue_interrupted(store, job.id, "w", "interrupted") == "queued"
+    job = queue.claim(store, "w", lease_seconds=30)
+    assert job.attempt == 1  # an interruption is not a failed attempt
+    assert queue.fail(store, job.id, "w", "exit status 1") == "queued"
+    job = queue.claim(store, "w", lease_seconds=30)
+    assert queue.record(store, job.id, "w", mlflow_run_id="abc", job_dir="/tmp/x")
+    assert queue.succeed(store, job.id, "w") == "succeeded"
+    (row,) = queue.jobs(store)
+    assert (row["state"], row["attempts"], row["mlflow_run_id"]) == ("succeeded", 1, "abc")
+    assert row["started_at"] <= row["finished_at"]
+    assert queue.claim(store, "w", lease_seconds=30) is None
+
+
+def test_cancel_and_retry(db_url: str, project: Path):
+    store = open_store(db_url)
+    (res,) = queue.submit(store, [_batch(project, 4)], max_attempts=1)
+    j1 = queue.claim(store, "w", lease_seconds=30)
+    assert queue.fail(store, j1.id, "w", "exit status 2") == "failed"
+    assert queue.cancel(store, job_ids=[2]) == [2]
+    assert queue.cancel(store, sweep_id=res.sweep_id) == [3, 4]
+    assert queue.claim(store, "w", lease_seconds=30) is None
+    assert queue.retry(store, failed=True) == [1]
+    assert queue.retry(store, job_ids=[3]) == [3]
+    states = {r["id"]: (r["state"], r["attempts"]) for r in queue.jobs(store)}
+    assert states == {1: ("queued", 0), 2: ("cancelled", 0), 3: ("queued", 0),
+                      4: ("cancelled", 0)}
+    with pytest.raises(QueueError, match="unknown job id"):
+        queue.cancel(store, job_ids=[99])
+    with pytest.raises(QueueError, match="unknown sweep id"):
+        queue.cancel(store, sweep_id=42)
+    with pytest.raises(QueueError, match="--failed"):
+        queue.retry(store)
+
+
+def test_timestamps_come_from_the_database_clock(db_url: str, project: Path):
+    store = open_store(db_url)
+    queue.submit(store, [_batch(project, 1)])
+    queue.claim(store, "w", lease_seconds=100)
+    (row,) = queue.jobs(store)
+    with store.session_scope() as s:
+        now = s.execute(text("SELECT CURRENT_TIMESTAMP")).scalar_one()
+    if isinstance(now, str):  # sqlite: "YYYY-MM-DD HH:MM:SS" UTC
+        import datetime as dt
+        now = dt.datetime.fromisoformat(now)
+    now = now.replace(tzinfo=None) if now.tzinfo is None else now.astimezone(
+        __import__("datetime").timezone.utc).replace(tzinfo=None)
+    lease_left = (row["lease_expires_at"] - now).total_seconds()
+    assert 90 < lease_left <= 101
+    assert abs((row["created_at"] - now).total_seconds()) < 30

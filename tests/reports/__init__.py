@@ -1,0 +1,1 @@
+"""Tests of the reports area (import of reference logs, tables, plots, CLI)."""

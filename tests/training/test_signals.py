@@ -1,0 +1,53 @@
+"""SIGTERM/SIGINT: the stop event, and `python -m regseg.train` exiting 75 with a resumable checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+
+def test_stop_on_signals_sets_the_event_and_restores_handlers():
+    from regseg.train import stop_on_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_signals() as stop:
+        assert not stop.is_set()
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.time() + 5
+        while not stop.is_set() and time.time() < deadline:
+            time.sleep(0.01)
+        assert stop.is_set()
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.slow
+def test_sigterm_exits_75_with_a_loadable_last_checkpoint(tiny_config, tmp_path):
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump(tiny_config.with_overrides(epochs=50).model_dump(mode="json")))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "regseg.train", "--config", str(config),
+                             "--out", str(out), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        last = out / "checkpoints" / "last.pt"
+        deadline = time.time() + 240
+        while not last.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert last.exists(), proc.communicate(timeout=5)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 75, stderr
+    assert "SIGTERM received" in stderr and "interrupted: stopped during epoch" in stderr
+    payload = torch.load(last, map_location="cpu", weights_only=True)
+    assert payload["epoch"] < 49  # an epoch boundary before the end: a resumable state
