@@ -25,6 +25,7 @@ def variants(with_amp: bool) -> dict[str, dict]:
     table = {"contiguous (baseline)": {"channels_last": False},
              "channels_last": {"channels_last": True}}
     if with_amp:
+        table["amp"] = {"channels_last": False, "amp": True}
         table["channels_last + amp"] = {"channels_last": True, "amp": True}
     return table
 
@@ -33,6 +34,7 @@ def measure(model: str, workload: str, *, rounds: int, iters: int, device: str,
             with_amp: bool) -> dict[str, float]:
     mode, size, batch = WORKLOADS[workload]
     runs: dict[str, list[float]] = {name: [] for name in variants(with_amp)}
+    # every variant names both options, so the device defaults of benchmark() play no part
     for _ in range(rounds):
         for name, opts in variants(with_amp).items():
             r = benchmark(model, mode=mode, input_size=size, batch=batch, iters=iters, warmup=1,
@@ -47,7 +49,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--amp", action="store_true", help="also measure autocast")
+    parser.add_argument("--amp", action="store_true",
+                        help="also measure autocast (bfloat16 on CPU, float16 on CUDA)")
     args = parser.parse_args()
     import torch
 

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from orchestrator.errors import SpecError
 from orchestrator.spec_validation import (MODEL_PARTS, Where, check_config_keys, check_document,
@@ -331,9 +331,4 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def load_specs(paths: Sequence[str | os.PathLike], **kwargs: Any) -> list[tuple[Spec, list[Run]]]:
-    """Load and expand several specs; every one is validated before any is returned."""
-    return [(spec, expand(spec)) for spec in (load_spec(p, **kwargs) for p in paths)]
-
-
-__all__ = ["Spec", "Run", "load_spec", "expand", "load_specs", "confine", "format_path"]
+__all__ = ["Spec", "Run", "load_spec", "expand", "confine", "format_path"]

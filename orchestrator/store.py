@@ -23,6 +23,7 @@ from orchestrator.paths import default_db_url, ensure_sqlite_parent
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_MS = 60_000
+SCHEMA_HEAD = "0001"  # newest revision in orchestrator/migrations/versions
 _MIGRATION_LOCK_KEY = 0x5265_6753  # "RegS": pg_advisory_xact_lock key for schema upgrades
 
 
@@ -84,8 +85,24 @@ def _engine(url: str) -> Engine:
                          f"postgresql+psycopg://..., got an error: {exc}") from None
 
 
+def _current_revision(store: Store) -> str | None:
+    """The schema's Alembic revision, read with plain SQL (None for an empty database)."""
+    from sqlalchemy import inspect
+
+    with store.engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def migrate(store: Store) -> None:
-    """Bring the schema to the newest Alembic revision shipped in orchestrator/migrations."""
+    """Bring the schema to the newest Alembic revision shipped in orchestrator/migrations.
+
+    Fast path: a database already at ``SCHEMA_HEAD`` is left alone without importing Alembic
+    (a test keeps ``SCHEMA_HEAD`` equal to the migrations' head).
+    """
+    if _current_revision(store) == SCHEMA_HEAD:
+        return
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext

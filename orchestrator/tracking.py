@@ -161,12 +161,18 @@ class Tracker:
                          f"{self.tracking_uri}")
 
     def _ensure_run(self, job: JobInfo) -> str:
+        from mlflow.entities import Param
+
         run_id = job.mlflow_run_id or self._find_run(job)
-        if not run_id:
-            return self._create_run(job)
-        self.client.log_batch(run_id, tags=self._tag_list({
-            "regseg.attempt": str(job.attempt), "regseg.host": socket.gethostname()}))
-        self.client.update_run(run_id, status="RUNNING")
+        if run_id:
+            self.client.log_batch(run_id, tags=self._tag_list({
+                "regseg.attempt": str(job.attempt), "regseg.host": socket.gethostname()}))
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            run_id = self._create_run(job)
+        if not job.mlflow_run_id:  # first claim, or a run recovered by tags: (re)log the params
+            params = [Param(k, v) for k, v in flatten_config(job.config).items()]
+            self.client.log_batch(run_id, params=params)  # identical values: idempotent
         return run_id
 
     def _find_run(self, job: JobInfo) -> str | None:
@@ -179,13 +185,9 @@ class Tracker:
         return runs[0].info.run_id if runs else None
 
     def _create_run(self, job: JobInfo) -> str:
-        from mlflow.entities import Param
-
         tags = run_tags(job)
         name = f"{job.config.get('model_name', 'run')}-{str(job.run_hash)[:8]}"
         run = self.client.create_run(self.experiment_id(job.group), tags=tags, run_name=name)
-        params = [Param(k, v) for k, v in flatten_config(job.config).items()]
-        self.client.log_batch(run.info.run_id, params=params)
         return run.info.run_id
 
     def finish_run(self, run_id: str, status: str, error: str | None = None, *,
@@ -199,6 +201,7 @@ class Tracker:
         if status not in TERMINAL_STATUSES:
             raise TrackingError(f"run status must be one of {', '.join(TERMINAL_STATUSES)}, "
                                 f"got {status!r}")
+
         def finish() -> None:
             if out_dir is not None:
                 flush_buffer(out_dir, tracking_uri=self.tracking_uri, run_id=run_id,

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import numbers
+import os
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -67,14 +69,17 @@ def _cfg_get(cfg: Any, name: str, default: Any = None) -> Any:
 
 
 def describe_device(model) -> str:
-    """``cpu`` or ``cuda:0 (NVIDIA H100 80GB HBM3)``: where the model's parameters live."""
+    """``cpu`` or ``cuda:0 (NVIDIA H100 80GB HBM3; CUDA_VISIBLE_DEVICES=3)``: where the model's
+    parameters live (the worker slot's physical GPU id, when set, is kept alongside)."""
     import torch
 
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return str(device)
+    if device.type != "cuda":
+        return str(device)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    slot = f"; CUDA_VISIBLE_DEVICES={visible}" if visible else ""
+    return f"{device} ({torch.cuda.get_device_name(device)}{slot})"
 
 
 def model_complexity(model, model_name: str | None) -> dict[str, str]:
@@ -138,8 +143,9 @@ class MlflowCallback:
     @_hook
     def on_train_end(self, summary: Mapping[str, Any]) -> None:
         step = self._last_epoch if self._last_epoch is not None else 0
+        # NaN bests (a run that was never evaluated) are left out rather than logged as NaN.
         metrics = [(k, float(summary[k]), step) for k in SUMMARY_METRICS
-                   if _is_number(summary.get(k))]
+                   if _is_number(summary.get(k)) and not math.isnan(summary[k])]
         files = self._write_files(summary)
         tags = {f"regseg.{kind}_checkpoint": str(path)
                 for kind, path in self._checkpoint_paths().items()}

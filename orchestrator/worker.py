@@ -203,11 +203,22 @@ class Worker:
                 continue
             if job is None:
                 self._return_budget()
-                if self.options.exit_when_empty and not queue.has_pending(self.store):
+                if self.options.exit_when_empty and not self._pending():
                     return
                 self.stop.wait(self.options.poll_seconds)
                 continue
-            self._run_job(slot, job, worker_id)
+            try:
+                self._run_job(slot, job, worker_id)
+            except Exception:  # e.g. the database is gone: the lease runs out, the job is reaped
+                log.exception("worker %s: job %d: could not run or record it", worker_id, job.id)
+                self.stop.wait(self.options.poll_seconds)
+
+    def _pending(self) -> bool:
+        try:
+            return queue.has_pending(self.store)
+        except Exception as exc:  # unknown: assume there is work, poll again
+            log.error("worker %s: queue check failed: %s", self.id, exc)
+            return True
 
     # ------------------------------------------------------------------ one job
     def _run_job(self, slot: Slot, job: queue.ClaimedJob, worker_id: str) -> None:
@@ -219,6 +230,9 @@ class Worker:
         run_id = self._start_tracking(job, worker_id)
         if run_id is False:
             return
+        if self.stop.is_set():  # stopped between claim and launch: hand the job straight back
+            queue.requeue_interrupted(self.store, job.id, worker_id, "worker stopped before launch")
+            return
         argv = self._argv(job, config_path, job_dir, run_id)
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot.cuda_visible_devices,
                WORKER_PID_ENV: str(os.getpid()), "REGSEG_JOB_ID": str(job.id)}
@@ -229,11 +243,29 @@ class Worker:
             out.write(f"== attempt {job.attempt} on {worker_id} ({slot.name}, "
                       f"CUDA_VISIBLE_DEVICES={slot.cuda_visible_devices!r})\n".encode())
             out.flush()
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            try:
+                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                        cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
+            except OSError as exc:
+                state = queue.fail(self.store, job.id, worker_id, f"cannot start the job: {exc}")
+                log.error("worker %s: job %d: cannot start (%s) -> %s", worker_id, job.id, exc, state)
+                return
             running = _Running(proc=proc, job=job, worker_id=worker_id)
             rc = self._supervise(running)
-        self._record_outcome(running, rc, job_dir, run_id)
+        self._record_with_retries(running, rc, job_dir, run_id)
+
+    def _record_with_retries(self, running: _Running, rc: int, job_dir: Path,
+                             run_id: str | None) -> None:
+        for delay in (1, 2, 4, 8, 0):  # the job is done; try hard to record how it ended
+            try:
+                self._record_outcome(running, rc, job_dir, run_id)
+                return
+            except Exception as exc:
+                if not delay:
+                    raise
+                log.error("worker %s: recording job %d failed (%s); retrying in %ss",
+                          running.worker_id, running.job.id, exc, delay)
+                time.sleep(delay)
 
     def _argv(self, job: queue.ClaimedJob, config: Path, job_dir: Path, run_id: str | None) -> list:
         if self.job_command:
@@ -305,9 +337,11 @@ class Worker:
             self._finish_tracking(run_id, "KILLED" if state == "cancelled" else None, None, job_dir)
         elif rc == 0:
             outcome = queue.succeed(self.store, job.id, wid) or "lost"
-            self._finish_tracking(run_id, "FINISHED", None, job_dir)
-        elif rc == EX_TEMPFAIL:
-            reason = "interrupted: checkpointed and requeued (exit 75)"
+            self._finish_tracking(run_id, "FINISHED" if outcome == "succeeded" else None, None,
+                                  job_dir)
+        elif rc == EX_TEMPFAIL or (running.term_sent and rc == -signal.SIGTERM):
+            # 75, or our SIGTERM arrived before the job had installed its handler
+            reason = f"interrupted: requeued without penalty (exit {rc})"
             outcome = queue.requeue_interrupted(self.store, job.id, wid, reason) or "lost"
         else:
             reason = failure_reason(rc, job_dir / "job.log")

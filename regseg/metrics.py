@@ -37,8 +37,8 @@ class ConfusionMatrix:
         pred = pred.reshape(-1).to(torch.int64)
         valid = (target >= 0) & (target < n)
         index = n * target[valid] + pred[valid]
-        counts = torch.bincount(index, minlength=n * n)
-        self.mat += counts.reshape(n, n).to(self.mat.device, torch.int64).cpu()
+        # bincount runs where the tensors are (GPU during training); only n*n counts move.
+        self.mat += torch.bincount(index, minlength=n * n).reshape(n, n).cpu()
 
     def reset(self) -> None:
         self.mat.zero_()

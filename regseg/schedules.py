@@ -38,7 +38,7 @@ def cosine(it: int, total: int, *, min_lr: float = 0.0, **_: float) -> float:
     return value * (1.0 - min_lr) + min_lr
 
 
-def exponential(it: int, total: int, *, beta: float = 0.01, **_: float) -> float:
+def exponential(it: int, total: int, *, beta: float = 0.1, **_: float) -> float:
     """``beta ** (it/total)``: decays from 1 to ``beta``."""
     return beta ** _progress(it, total)
 
@@ -73,7 +73,7 @@ def warmup_multiplier(it: int, *, warmup_iters: int, warmup_factor: float) -> fl
 
 
 def build_lr_lambda(name: str, *, total_iters: int, warmup_iters: int = 0, warmup_factor: float = 0.1,
-                    poly_power: float = 0.9, exp_beta: float = 0.01,
+                    poly_power: float = 0.9, exp_beta: float = 0.1,
                     min_lr: float = 0.0) -> Callable[[int], float]:
     """The lr multiplier of schedule ``name`` as a function of the iteration.
 

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-__all__ = ["install_stop_handlers", "stop_on_signals", "run", "main", "EXIT_INTERRUPTED"]
+__all__ = ["install_stop_handlers", "stop_on_signals", "set_threads", "run", "main", "EXIT_INTERRUPTED"]
 
 EXIT_INTERRUPTED = 75
 
@@ -52,13 +52,28 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)`` when given. On a CPU shared with other jobs, 1 thread can
+    be many times faster than 2 threads waiting on each other (measured: ~10x on 2 busy cores)."""
+    if threads is not None:
+        if threads < 1:
+            from regseg.errors import ConfigError
+
+            raise ConfigError(f"--threads: expected an integer >= 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def run(config_path: str | Path, out_dir: str | Path, *, overrides: dict[str, Any] | None = None,
         callbacks: Iterable[Any] = (), stop=None, progress: bool | None = None,
-        cpu_amp: str | None = None) -> dict[str, Any]:
+        cpu_amp: str | None = None, threads: int | None = None) -> dict[str, Any]:
     """Load the config file (+ overrides), copy it to ``<out>/config.json``, train. Raises.
 
     ``cpu_amp='bf16'``: bf16 autocast on CPU when the config asks for mixed precision.
+    ``threads``: torch's intra-op CPU threads (default: torch's own choice, OMP_NUM_THREADS).
     """
+    set_threads(threads)
     from regseg.config import TrainConfig
     from regseg.engine import train
 
@@ -79,11 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="resolved TrainConfig (.json or .yaml)")
     parser.add_argument("--out", required=True, help="run directory (checkpoints/, metrics.jsonl)")
     parser.add_argument("--no-progress", action="store_true", help="never show progress bars")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         with stop_on_signals() as stop:
-            summary = run(args.config, args.out, stop=stop, progress=False if args.no_progress else None)
+            summary = run(args.config, args.out, stop=stop, progress=False if args.no_progress else None,
+                          threads=args.threads)
     except TrainingInterrupted as exc:
         print(f"interrupted: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -49,10 +49,6 @@ class EpochRecord:
     accuracy: float | None = None
     iou_line: int = 0
 
-    @property
-    def complete(self) -> bool:
-        return self.loss is not None and (self.iou is None) == (self.miou is None)
-
     def miou_reduced(self, exclude: tuple[int, ...] = REDUCED_EXCLUDE) -> float | None:
         """Mean IoU over the classes not in ``exclude`` (percent), from the per-class IoU."""
         if self.iou is None:

@@ -55,8 +55,11 @@ def models_cmd(
     model: Optional[list[str]] = typer.Option(None, "--model", "-m",
                                               help="Only these models (repeatable)."),
 ) -> None:
-    """List every model (all body x decoder combinations and DDRNet-23) with params, GFLOPs
-    (fvcore convention, one multiply-add = one FLOP) and field of view."""
+    """List every model with params, GFLOPs and field of view.
+
+    All body x decoder combinations plus DDRNet-23; GFLOPs in the paper's (fvcore) convention,
+    one multiply-add = one FLOP, at 1x3xHxW (default 1024x2048).
+    """
     import sys
 
     from regseg.cli._output import emit
@@ -80,14 +83,20 @@ def benchmark_cmd(
     iters: int = typer.Option(10, "--iters", help="Timed iterations."),
     warmup: int = typer.Option(3, "--warmup", help="Untimed warm-up iterations."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
-    amp: bool = typer.Option(False, "--amp/--no-amp", help="Mixed precision (autocast)."),
-    channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last",
-                                       help="NHWC memory format (default: on)."),
+    amp: Optional[bool] = typer.Option(
+        None, "--amp/--no-amp", help="Autocast: float16 on CUDA, bfloat16 on CPU (default: on "
+        "for CUDA as in the paper's speed protocol, off for CPU)."),
+    channels_last: Optional[bool] = typer.Option(
+        None, "--channels-last/--no-channels-last",
+        help="NHWC memory format (default: on for CUDA, off for CPU where it measured slower)."),
     num_classes: int = typer.Option(19, "--num-classes", help="Classifier width."),
     fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
 ) -> None:
-    """Steady-state images/s after warm-up (eval: inference_mode forward; train: forward +
-    cross-entropy + backward + SGD step). Reports the median iteration time."""
+    """Measure steady-state images/s of a model after warm-up.
+
+    eval: inference_mode forward passes; train: forward + cross-entropy + backward + SGD step.
+    Reports the median iteration time.
+    """
     from regseg.benchmark import benchmark
     from regseg.cli._output import emit
 

@@ -127,10 +127,17 @@ def worker_cmd(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri",
                                                help="MLflow store (default: embedded)."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log to MLflow."),
+    no_log_checkpoints: bool = typer.Option(
+        False, "--no-log-checkpoints", help="Log only the best checkpoint's path to MLflow, "
+        "not the file (sets $REGSEG_NO_LOG_CHECKPOINTS for the jobs)."),
 ) -> None:
     """Run queued jobs: one subprocess per GPU slot (or CPU slot) at a time."""
     import logging
+    import os
     import sys
+
+    if no_log_checkpoints:  # the env contract the jobs' MlflowCallback reads
+        os.environ["REGSEG_NO_LOG_CHECKPOINTS"] = "1"
 
     from orchestrator.store import open_store
     from orchestrator.worker import Worker, WorkerOptions, detect_slots

@@ -18,6 +18,7 @@ def train_command(
     out: Path = typer.Option(..., "--out", "-o", help="Run directory (checkpoints/, metrics.jsonl, summary.json)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a field: key=value (repeatable)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars (only on a terminal)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (1 is best on a busy CPU)."),
     cpu_bf16: bool = typer.Option(False, "--cpu-bf16", help="On CPU, autocast to bf16 when mixed_precision is on "
                                   "(default: fp32 on CPU; CUDA uses fp16 + GradScaler)."),
     fmt: str = typer.Option("table", "--format", help="table | json"),
@@ -32,7 +33,8 @@ def train_command(
 
     with stop_on_signals() as stop:
         summary = run(config, out, overrides=parse_set(set_ or []), stop=stop,
-                      progress=None if progress else False, cpu_amp="bf16" if cpu_bf16 else None)
+                      progress=None if progress else False, cpu_amp="bf16" if cpu_bf16 else None,
+                      threads=threads)
     keys = ("best_mIoU", "best_mIoU_reduced", "best_epoch", "epochs_completed", "device", "out_dir")
     emit({k: summary[k] for k in keys}, fmt)
 
@@ -48,21 +50,25 @@ def eval_command(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     max_eval: int = typer.Option(100000, "--max-eval", help="Evaluate at most this many images."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Other TrainConfig fields: key=value."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (1 is best on a busy CPU)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar (only on a terminal)."),
     fmt: str = typer.Option("table", "--format", help="table | json"),
 ) -> None:
     """Evaluate weights on a split: per-class IoU, mIoU and mIoU^R (percent)."""
     from regseg.cli._output import emit
-    from regseg.config import TrainConfig, parse_set
+    from regseg.config import REDUCED_EXCLUDE, TrainConfig, parse_set
+    from regseg.data.datasets import get_dataset_spec
     from regseg.engine.setup import evaluate_weights
+    from regseg.train import set_threads
+
+    set_threads(threads)
 
     fields = {"model_name": model, "dataset_name": dataset, "dataset_dir": str(data),
               "val_split": split, "val_input_size": val_size, "val_label_size": val_size,
               "device": device, "max_eval": max_eval, "class_uniform_pct": 0.0, "num_workers": 0}
-    if num_classes is not None:
-        fields["num_classes"] = num_classes
-    elif dataset == "camvid":
-        fields["num_classes"] = 11
+    n = num_classes if num_classes is not None else len(get_dataset_spec(dataset).classes)
+    # mIoU^R leaves out Cityscapes' truck/bus/train; ids beyond a smaller dataset's classes go.
+    fields.update(num_classes=n, exclude_classes=[c for c in REDUCED_EXCLUDE if c < n])
     fields.update(parse_set(set_ or []))
     cfg = TrainConfig(**fields)
     result = evaluate_weights(cfg, weights, progress=None if progress else False)

@@ -71,8 +71,10 @@ def train(cfg, *, out_dir: str | Path, callbacks: Iterable[Any] = (), stop=None,
     ``progress``: bars on (True), off (False) or when stderr is a terminal (None).
     ``cpu_amp``: ``'bf16'`` to autocast on CPU when ``cfg.mixed_precision`` (default: fp32 on CPU;
     CUDA always uses fp16 + GradScaler when ``cfg.mixed_precision``).
-    Returns the summary: ``best_mIoU``, ``best_mIoU_reduced``, ``best_epoch``,
-    ``confusion_matrix`` (latest evaluation, numpy int64, or None), ``epochs_completed``,
+    ``cfg.pretrained_path`` is loaded only when starting fresh (a resumed run has its weights).
+    Returns the summary: ``best_mIoU`` and its ``best_epoch``, ``best_mIoU_reduced`` (the highest
+    mIoU^R of any evaluated epoch, as the ablation tables take it; NaN when nothing was
+    evaluated), ``confusion_matrix`` (latest evaluation, numpy int64, or None), ``epochs_completed``,
     ``finished``, ``last_metrics``, ``device``, ``out_dir``.
     Raises TrainingDiverged on a non-finite loss, CheckpointError when no checkpoint loads.
     """
@@ -81,7 +83,8 @@ def train(cfg, *, out_dir: str | Path, callbacks: Iterable[Any] = (), stop=None,
     directory = ckpt.checkpoint_dir(out_dir)
     cbs = CallbackList([MetricsJsonl(out_dir), *callbacks])
     seed_everything(cfg.seed)
-    parts = build_components(cfg, cpu_amp=cpu_amp)
+    resuming = any((directory / name).exists() for name in ("last.pt", "last.prev.pt"))
+    parts = build_components(cfg, cpu_amp=cpu_amp, load_pretrained=not resuming)
     state = _resume_or_start(cfg, parts, directory)
     cbs.on_train_start(cfg, model=parts.model, start_epoch=state.epoch + 1, out_dir=out_dir)
     show = progress_enabled(progress)
@@ -108,6 +111,8 @@ def _run_epoch(cfg, parts: Components, state: RunState, epoch: int, directory: P
     except TrainingInterrupted:
         raise _interrupted(epoch, state) from None
     state.epoch, state.last_metrics = epoch, metrics
+    log.info("epoch %d: loss %.4f, lr %.3g, %.1f images/s", epoch, metrics["loss"], metrics["lr"],
+             metrics["images_per_s"])
     cbs.on_epoch_end(epoch, metrics)
     payload = _payload(cfg, parts, state)
     if is_best:

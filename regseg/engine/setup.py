@@ -94,13 +94,13 @@ class Components:
             self.scaler.load_state_dict(payload["scaler"])
 
 
-def build_model_for(cfg, device: torch.device) -> torch.nn.Module:
-    """The zoo model of ``cfg``, with ``cfg.pretrained_path`` loaded (classifier re-initialised
-    when ``cfg.change_num_classes``), on ``device``."""
+def build_model_for(cfg, device: torch.device, *, load_pretrained: bool = True) -> torch.nn.Module:
+    """The zoo model of ``cfg``, with ``cfg.pretrained_path`` loaded when ``load_pretrained``
+    (classifier re-initialised when ``cfg.change_num_classes``), on ``device``."""
     from regseg.models import build_model, load_weights
 
     model = build_model(cfg.model_name, num_classes=cfg.num_classes)
-    if cfg.pretrained_path:
+    if cfg.pretrained_path and load_pretrained:
         report = load_weights(model, cfg.pretrained_path, strict=True,
                               num_classes_change=cfg.change_num_classes)
         if report.reinitialised:
@@ -108,7 +108,7 @@ def build_model_for(cfg, device: torch.device) -> torch.nn.Module:
     return model.to(device)
 
 
-def build_components(cfg, *, cpu_amp: str | None = None) -> Components:
+def build_components(cfg, *, cpu_amp: str | None = None, load_pretrained: bool = True) -> Components:
     """Model, loaders, SGD, per-iteration LambdaLR, GradScaler and loss of ``cfg``."""
     from regseg.data import build_loaders, class_names
     from regseg.losses import build_loss
@@ -119,7 +119,7 @@ def build_components(cfg, *, cpu_amp: str | None = None) -> Components:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     amp = resolve_amp(cfg.mixed_precision, device, cpu_amp)
-    model = build_model_for(cfg, device)
+    model = build_model_for(cfg, device, load_pretrained=load_pretrained)
     train_loader, val_loader = build_loaders(cfg)
     optimizer = build_optimizer(model, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                                 bn_weight_decay=cfg.bn_weight_decay)

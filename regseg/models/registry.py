@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from regseg.errors import UnknownNameError
+from regseg.errors import ConfigError, UnknownNameError
 from regseg.models.blocks import ConvBnAct
 from regseg.models.bodies import BODIES, STEM_CHANNELS, Body
 from regseg.models.competitors import BiseNetDecoder, SFNetDecoder
@@ -98,9 +98,9 @@ def split_name(name: str) -> tuple[str, str]:
 
     Raises UnknownNameError (listing valid bodies, decoders and competitors) on a miss.
     """
-    if name in DDRNETS:
+    if isinstance(name, str) and name in DDRNETS:
         return name, ""
-    body, sep, decoder = name.partition("_")
+    body, sep, decoder = name.partition("_") if isinstance(name, str) else ("", "", "")
     if sep and body in BODIES and decoder in DECODERS:
         return body, decoder
     raise UnknownNameError(
@@ -112,8 +112,7 @@ def split_name(name: str) -> tuple[str, str]:
 def build_model(name: str, *, num_classes: int = 19) -> nn.Module:
     """Build a model by name with freshly initialised weights (no download, no pretrained)."""
     body, decoder = split_name(name)
-    if not isinstance(num_classes, int) or num_classes < 1:
-        from regseg.errors import ConfigError
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
         raise ConfigError(f"num_classes: expected a positive integer, got {num_classes!r}")
     if not decoder:
         return DualResNet(DDRNETS[body], num_classes=num_classes)

@@ -40,7 +40,8 @@ def test_worker_sigterm_checkpoints_real_training_and_resumes(synthetic_dataset:
     env_home = {"REGSEG_HOME": str(tmp_path / "state"), "REGSEG_DATA_ROOTS": str(synthetic_dataset)}
     env = {**{k: v for k, v in os.environ.items() if k != "REGSEG_JOB_COMMAND"}, **env_home}
     sub = subprocess.run([sys.executable, "-m", "regseg", "queue", str(spec), "--db", db,
-                          "--set", f"dataset_dir={synthetic_dataset}", "--set", "epochs=2"],
+                          "--set", f"dataset_dir={synthetic_dataset}", "--set", "epochs=2",
+                          "--set", "batch_size=8", "--set", "max_eval=4"],
                          capture_output=True, text=True, cwd=project, env=env, timeout=120)
     assert sub.returncode == 0, sub.stderr
     assert queue.cancel(open_store(db), job_ids=range(2, 9)) == list(range(2, 9))  # keep one
@@ -56,7 +57,7 @@ def test_worker_sigterm_checkpoints_real_training_and_resumes(synthetic_dataset:
     assert w.wait(timeout=200) == 0
     row = queue.jobs(open_store(db))[0]
     assert (row["state"], row["attempts"]) == ("queued", 0), (tmp_path / "worker.log").read_text()
-    assert "interrupted" in row["exit_reason"]
+    assert "interrupted" in row["exit_reason"] and "(exit 75)" in row["exit_reason"]
     w2 = subprocess.run(argv + ["--exit-when-empty"], env=env, cwd=project, capture_output=True,
                         timeout=300)
     assert w2.returncode == 0

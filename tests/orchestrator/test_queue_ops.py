@@ -21,10 +21,20 @@ def _batch(project: Path, n: int, name: str = "many"):
     return spec, expand(spec)
 
 
-def test_schema_is_migrated_on_open_and_reopen_is_cheap(db_url: str):
+def test_schema_is_migrated_on_open_and_head_constant_matches_migrations(db_url: str):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from orchestrator.store import MIGRATIONS_DIR, SCHEMA_HEAD, close_all
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
     store = open_store(db_url)
     with store.session_scope() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == SCHEMA_HEAD
+    close_all()
+    store = open_store(db_url)  # reopening an up-to-date database is a no-op
     assert queue.counts(store) == dict.fromkeys(
         ("queued", "running", "succeeded", "failed", "cancelled"), 0)
 

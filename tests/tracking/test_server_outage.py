@@ -56,6 +56,10 @@ def test_outage_mid_run_loses_nothing_and_duplicates_nothing(mlflow_server, make
     before = server.log_batch_requests()
     for epoch in range(3):
         _epoch(cb, epoch)
+    deadline = time.monotonic() + 10  # the access log line is written just after the response
+    while server.log_batch_requests() - before < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
     assert server.log_batch_requests() - before == 3  # ONE log_batch request per epoch
     assert _buffered(tmp_path) == 0
 

@@ -92,7 +92,8 @@ def sweep(tmp_path_factory):
     db = f"sqlite:///{state / 'queue.db'}"
     env = {k: v for k, v in os.environ.items() if k not in ("REGSEG_DB", "MLFLOW_TRACKING_URI")}
     env.update({"REGSEG_HOME": str(state), "PYTHONUNBUFFERED": "1",
-                "REGSEG_NO_LOG_CHECKPOINTS": "1", "OMP_NUM_THREADS": "1"})
+                "OMP_NUM_THREADS": "1"})
+    env.pop("REGSEG_NO_LOG_CHECKPOINTS", None)
     regseg = [sys.executable, "-m", "regseg"]
     subprocess.run([*regseg, "queue", "experiments/tiny.yaml", "--project-dir", str(project),
                     "--db", db], cwd=project, env=env, check=True, timeout=120)
@@ -104,7 +105,8 @@ def sweep(tmp_path_factory):
     with open(root / "worker.log", "wb") as log:
         worker = subprocess.Popen(
             [*regseg, "worker", "--db", db, "--gpus", "none", "--cpu-slots", "2",
-             "--exit-when-empty", "--poll-seconds", "0.2", "--lease-seconds", "30"],
+             "--exit-when-empty", "--poll-seconds", "0.2", "--lease-seconds", "30",
+             "--no-log-checkpoints"],
             cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             killed_at = _kill_mid_run(long_dir, after_epochs=1, deadline=time.monotonic() + 300)
@@ -148,7 +150,8 @@ def test_sweep_creates_one_complete_run_per_job(sweep):
         arts = {a.path for a in client.list_artifacts(run.info.run_id, "confusion_matrix")}
         assert arts == {"confusion_matrix/confusion_matrix.csv",
                         "confusion_matrix/confusion_matrix.png"}
-        assert not client.list_artifacts(run.info.run_id, "checkpoints")  # path only (env flag)
+        # --no-log-checkpoints: the path only
+        assert not client.list_artifacts(run.info.run_id, "checkpoints")
         assert tags["regseg.best_checkpoint"].endswith("checkpoints/best.pt")
 
 

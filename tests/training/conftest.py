@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-# exp48_decoder26 (RegSeg) at 64x128, 16 train images in batches of 4 -> 4 iterations per epoch,
-# evaluated on the 8 val images after every epoch.
+# exp48_decoder26 (RegSeg) at 64x128, 16 train images in batches of 2 -> 8 iterations per epoch,
+# evaluated on the 8 val images after every epoch. Batch 2 rather than 4: with 8 steps per epoch
+# the epoch-1 mIoU beat epoch 0 by 5+ points for each of seeds 0-4 (batch 4: not for every seed).
 TINY = dict(
-    model_name="exp48_decoder26", dataset_name="synthetic", epochs=2, batch_size=4,
+    model_name="exp48_decoder26", dataset_name="synthetic", epochs=2, batch_size=2,
     train_min_size=64, train_max_size=96, train_crop_size=(64, 128), val_input_size=64,
     val_label_size=64, num_workers=0, warmup_iters=2, eval_every=1, eval_last_k_epochs=0,
     save_every_k_epochs=1, mixed_precision=False, device="cpu", aug_mode="custom3",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 
 import numpy as np
@@ -70,7 +69,8 @@ def cli_run(tiny_config, tmp_path_factory):
     out = root / "run"
     start = time.perf_counter()
     result = CliRunner().invoke(app, ["train", "--config", str(config), "--out", str(out),
-                                      "--set", "epochs=2", "--no-progress", "--format", "json"])
+                                      "--set", "epochs=2", "--threads", "1", "--no-progress",
+                                      "--format", "json"])
     elapsed = time.perf_counter() - start
     assert result.exit_code == 0, (result.output, result.exception)
     print(f"\n2-epoch exp48_decoder26 64x128 CPU train wall time: {elapsed:.1f}s")
@@ -240,3 +240,21 @@ def test_stop_before_the_first_epoch_leaves_the_initial_state(tiny_config, tmp_p
     payload = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert payload["epoch"] == -1 and payload["iteration"] == 0
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_finetuning_reinitialises_only_the_classifier(cli_run, tiny_config, tmp_path):
+    from regseg.engine import train
+    from regseg.errors import WeightsMismatchError
+
+    best = cli_run[0] / "checkpoints" / "best.pt"
+    cfg = tiny_config.with_overrides(pretrained_path=str(best), num_classes=20, change_num_classes=True)
+    with pytest.raises(TrainingInterrupted):  # stop before epoch 0: last.pt = the starting weights
+        train(cfg, out_dir=tmp_path, stop=StopAfter(1), progress=False)
+    start = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["model"]
+    source = torch.load(best, weights_only=True)["model"]
+    different = sorted(k for k in source if start[k].shape != source[k].shape)
+    assert different == ["decoder.classifier.bias", "decoder.classifier.weight"]
+    assert all(torch.equal(start[k], source[k]) for k in source if k not in different)
+    with pytest.raises(WeightsMismatchError, match="decoder.classifier"):
+        train(cfg.with_overrides(change_num_classes=False), out_dir=tmp_path / "strict", progress=False)

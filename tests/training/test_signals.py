@@ -33,7 +33,7 @@ def test_sigterm_exits_75_with_a_loadable_last_checkpoint(tiny_config, tmp_path)
     config.write_text(yaml.safe_dump(tiny_config.with_overrides(epochs=50).model_dump(mode="json")))
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "regseg.train", "--config", str(config),
-                             "--out", str(out), "--no-progress"],
+                             "--out", str(out), "--no-progress", "--threads", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
