@@ -2,10 +2,10 @@
 
 Prints, for exp48_decoder26 (RegSeg): eval 1x3x512x1024 and train batch 4 @ 256x256, the median
 seconds per iteration of each variant and its speed ratio against the baseline variant measured
-in the same run. Variants are interleaved round by round so drift on a shared machine hits all
-of them alike.
+in the same run. Variants are interleaved and ratios taken within each round, so load changes
+on a shared machine cancel out; the median over rounds is printed.
 
-    .venv/bin/python benchmarks/bench_models.py [--rounds 3] [--iters 3] [--device cpu] [--amp]
+    .venv/bin/python benchmarks/bench_models.py [--rounds 5] [--iters 2] [--device cpu] [--amp]
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ WORKLOADS = {  # name -> (mode, input size, batch)
 }
 
 
+BASELINE = "contiguous (baseline)"
+
+
 def variants(with_amp: bool) -> dict[str, dict]:
-    table = {"contiguous (baseline)": {"channels_last": False},
-             "channels_last": {"channels_last": True}}
+    table = {BASELINE: {"channels_last": False, "amp": False},
+             "channels_last": {"channels_last": True, "amp": False}}
     if with_amp:
         table["amp"] = {"channels_last": False, "amp": True}
         table["channels_last + amp"] = {"channels_last": True, "amp": True}
@@ -31,23 +34,31 @@ def variants(with_amp: bool) -> dict[str, dict]:
 
 
 def measure(model: str, workload: str, *, rounds: int, iters: int, device: str,
-            with_amp: bool) -> dict[str, float]:
+            with_amp: bool) -> tuple[dict[str, float], dict[str, float]]:
+    """(median seconds per iteration, median per-round speed ratio vs the baseline) by variant.
+
+    Each round measures every variant back to back; the ratio is taken within a round, so a
+    load change between rounds (a shared machine) cancels out of it.
+    """
     mode, size, batch = WORKLOADS[workload]
-    runs: dict[str, list[float]] = {name: [] for name in variants(with_amp)}
-    # every variant names both options, so the device defaults of benchmark() play no part
+    table = variants(with_amp)
+    runs: dict[str, list[float]] = {name: [] for name in table}
     for _ in range(rounds):
-        for name, opts in variants(with_amp).items():
+        for name, opts in table.items():  # both options named: benchmark()'s defaults unused
             r = benchmark(model, mode=mode, input_size=size, batch=batch, iters=iters, warmup=1,
                           device=device, **opts)
             runs[name].append(r.seconds_per_iter)
-    return {name: statistics.median(times) for name, times in runs.items()}
+    base = runs[BASELINE]
+    ratios = {name: statistics.median(b / t for b, t in zip(base, times))
+              for name, times in runs.items()}
+    return {name: statistics.median(times) for name, times in runs.items()}, ratios
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="exp48_decoder26")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--iters", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--amp", action="store_true",
                         help="also measure autocast (bfloat16 on CPU, float16 on CUDA)")
@@ -57,14 +68,13 @@ def main() -> None:
     print(f"model {args.model}, device {args.device}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, rounds {args.rounds} x iters {args.iters}")
     for workload in WORKLOADS:
-        times = measure(args.model, workload, rounds=args.rounds, iters=args.iters,
-                        device=args.device, with_amp=args.amp)
-        base = times["contiguous (baseline)"]
+        times, ratios = measure(args.model, workload, rounds=args.rounds, iters=args.iters,
+                                device=args.device, with_amp=args.amp)
         _, _, batch = WORKLOADS[workload]
         print(f"\n{workload}")
         for name, sec in times.items():
             print(f"  {name:24s} {sec:8.3f} s/iter  {batch / sec:7.2f} img/s  "
-                  f"speed x{base / sec:.2f} vs baseline")
+                  f"speed x{ratios[name]:.2f} vs baseline (median of per-round ratios)")
 
 
 if __name__ == "__main__":

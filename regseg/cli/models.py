@@ -88,7 +88,7 @@ def benchmark_cmd(
         "for CUDA as in the paper's speed protocol, off for CPU)."),
     channels_last: Optional[bool] = typer.Option(
         None, "--channels-last/--no-channels-last",
-        help="NHWC memory format (default: on for CUDA, off for CPU where it measured slower)."),
+        help="NHWC memory format (default: on; measured faster on CPU, see bench_models.py)."),
     num_classes: int = typer.Option(19, "--num-classes", help="Classifier width."),
     fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
 ) -> None:

@@ -21,6 +21,8 @@ from typing import Any, Iterable
 
 __all__ = ["CallbackList", "MetricsJsonl"]
 
+LOG_LINE_KEYS = ("loss", "lr", "mIoU", "mIoU_reduced", "pixel_accuracy", "images_per_s", "epoch_time")
+
 
 class CallbackList:
     """Calls each hook on every callback that defines it, in order."""
@@ -75,6 +77,10 @@ class MetricsJsonl:
         row = _jsonable({"epoch": epoch, **metrics})
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
+        # One human-readable line per epoch on stdout (the job log under a worker), in the spirit
+        # of the reference's training logs.
+        shown = [f"{k} {metrics[k]:.4g}" for k in LOG_LINE_KEYS if metrics.get(k) is not None]
+        print(f"epoch {epoch}: " + ", ".join(shown), flush=True)
 
     def on_train_end(self, summary: dict) -> None:
         self.summary_path.write_text(json.dumps(_jsonable(summary), indent=2) + "\n", encoding="utf-8")

@@ -65,14 +65,14 @@ def test_benchmark_json_reports_throughput(mode):
                   "64", "64", "--batch", "2", "--iters", "2", "--warmup", "1", "--format", "json"])
     row = rows[0]
     assert row["mode"] == mode and row["batch"] == 2 and (row["height"], row["width"]) == (64, 64)
-    assert row["channels_last"] is False and row["amp"] is False  # CPU defaults
+    assert row["channels_last"] is True and row["amp"] is False  # CPU defaults
     assert row["images_per_s"] == pytest.approx(2 / row["seconds_per_iter"], rel=0.01)
 
 
 def test_benchmark_explicit_fast_path_flags():
     row = _json(["benchmark", "--input-size", "32", "64", "--iters", "1", "--warmup", "0",
-                 "--channels-last", "--amp", "--format", "json"])[0]
-    assert row["channels_last"] is True and row["amp"] is True
+                 "--no-channels-last", "--amp", "--format", "json"])[0]
+    assert row["channels_last"] is False and row["amp"] is True
 
 
 def test_benchmark_rejects_bad_mode():
