@@ -1,6 +1,7 @@
 """Speed ratios of the model zoo's fast-path options, measured in one run (CPU by default).
 
-Prints, for exp48_decoder26 (RegSeg): eval 1x3x512x1024 and train batch 4 @ 256x256, the median
+Prints, for exp48_decoder26 (RegSeg): eval 1x3x512x1024 and train batch 4 @ 256x256 ("fused
+BN" is eval only), the median
 seconds per iteration of each variant and its speed ratio against the baseline variant measured
 in the same run. Variants are interleaved and ratios taken within each round, so load changes
 on a shared machine cancel out; the median over rounds is printed.
@@ -25,11 +26,12 @@ BASELINE = "contiguous (baseline)"
 
 
 def variants(with_amp: bool) -> dict[str, dict]:
-    table = {BASELINE: {"channels_last": False, "amp": False},
-             "channels_last": {"channels_last": True, "amp": False}}
+    table = {BASELINE: {"channels_last": False, "amp": False, "fuse": False},
+             "channels_last": {"channels_last": True, "amp": False, "fuse": False},
+             "channels_last + fused BN": {"channels_last": True, "amp": False, "fuse": True}}
     if with_amp:
-        table["amp"] = {"channels_last": False, "amp": True}
-        table["channels_last + amp"] = {"channels_last": True, "amp": True}
+        table["amp"] = {"channels_last": False, "amp": True, "fuse": False}
+        table["channels_last + amp"] = {"channels_last": True, "amp": True, "fuse": False}
     return table
 
 
@@ -41,7 +43,8 @@ def measure(model: str, workload: str, *, rounds: int, iters: int, device: str,
     load change between rounds (a shared machine) cancels out of it.
     """
     mode, size, batch = WORKLOADS[workload]
-    table = variants(with_amp)
+    table = {name: opts for name, opts in variants(with_amp).items()
+             if mode == "eval" or not opts["fuse"]}  # folding BN is an eval-only transform
     runs: dict[str, list[float]] = {name: [] for name in table}
     for _ in range(rounds):
         for name, opts in table.items():  # both options named: benchmark()'s defaults unused

@@ -87,12 +87,16 @@ def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, i
                 force: bool, priority: int, max_attempts: int, dry_run: bool) -> SubmitResult:
     new_rows, rows = [], []
     for run in runs:
-        is_new = force or run.run_hash not in known
-        rows.append({"label": run.label, "seed": run.seed, "run_hash": run.run_hash[:12],
-                     "model_name": run.config.model_name, "status": "new" if is_new else "known"})
+        # A run is (run_hash, repetition): a spec's `repeats` asks for repetitions 0..N-1, and
+        # --force adds one more on top of what is known.
+        wanted = getattr(run, "repetition", 0)
+        is_new = force or wanted > known.get(run.run_hash, -1)
+        rows.append({"label": run.label, "seed": run.seed, "repetition": wanted,
+                     "run_hash": run.run_hash[:12], "model_name": run.config.model_name,
+                     "status": "new" if is_new else "known"})
         if is_new:
-            rep = known.get(run.run_hash, -1) + 1
-            known[run.run_hash] = rep  # a later batch (or duplicate) sees this one
+            rep = known.get(run.run_hash, -1) + 1 if force else wanted
+            known[run.run_hash] = max(rep, known.get(run.run_hash, -1))  # later batches see it
             new_rows.append((run, rep))
     sweep_id = None
     if not dry_run:

@@ -126,6 +126,11 @@ def _seeds(where: Where, path: KeyPath, value: Any) -> None:
         raise where.fail(path, f"duplicate seeds {dup}")
 
 
+def _repeats(where: Where, path: KeyPath, value: Any) -> None:
+    if not _is_int(value) or value < 1:
+        raise where.fail(path, f"expected a count >= 1, got {describe(value)}")
+
+
 def _tags(where: Where, path: KeyPath, value: Any) -> None:
     _mapping(where, path, value)
     for key, v in value.items():
@@ -157,6 +162,7 @@ TOP_LEVEL: dict[str, Callable[[Where, KeyPath, Any], None]] = {
     "include": _points,
     "exclude": _points,
     "seeds": _seeds,
+    "repeats": _repeats,
     "tags": _tags,
     "resources": _resources,
 }

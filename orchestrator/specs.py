@@ -53,6 +53,7 @@ class Spec:
     include: tuple
     exclude: tuple
     seeds: tuple | None
+    repeats: int
     tags: dict
     resources: dict
     origins: dict = field(repr=False)  # key path prefix -> Where it was written
@@ -75,6 +76,7 @@ class Run:
     label: str  # the point as "k=v,k=v" ("default" for the single point of a grid-less spec)
     spec_name: str
     group: str
+    repetition: int = 0  # 0..repeats-1: the same config trained again (e.g. reproducibility)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -175,13 +177,15 @@ def _build(path: Path, project: Path, doc: dict, origins: dict) -> Spec:
                 path=path, project_dir=project, base=dict(doc.get("base", {})),
                 grid=dict(doc.get("grid", {})), zip=zips, include=tuple(doc.get("include", [])),
                 exclude=tuple(doc.get("exclude", [])), seeds=tuple(seeds) if seeds else None,
-                tags=dict(doc.get("tags", {})), resources={"gpus": 1, **doc.get("resources", {})},
+                repeats=int(doc.get("repeats", 1)), tags=dict(doc.get("tags", {})), resources={"gpus": 1, **doc.get("resources", {})},
                 origins=origins)
 
 
 # ----------------------------------------------------------------------------- expansion
 def expand(spec: Spec) -> list[Run]:
-    """All runs of ``spec``: grid x zip groups, minus exclude, plus include, times seeds."""
+    """All runs of ``spec``: grid x zip groups, minus exclude, plus include, times seeds, times
+    ``repeats`` (repetitions share the config and its hash; the queue tells them apart by
+    their repetition index)."""
     from regseg.config import TrainConfig
 
     defaults = {k: f.default for k, f in TrainConfig.model_fields.items()}
@@ -207,8 +211,9 @@ def expand(spec: Spec) -> list[Run]:
                 raise spec.fail(_origin_of(spec, "", origin), f"duplicate point: {label} "
                                 f"resolves to the same run as {seen[digest]}")
             seen[digest] = label
-            runs.append(Run(config=cfg, run_hash=digest, seed=cfg.seed, point=shown, label=label,
-                            spec_name=spec.name, group=spec.group))
+            runs.extend(Run(config=cfg, run_hash=digest, seed=cfg.seed, point=shown, label=label,
+                            spec_name=spec.name, group=spec.group, repetition=r)
+                        for r in range(spec.repeats))
     return runs
 
 

@@ -49,6 +49,7 @@ class BenchmarkResult:
     width: int
     amp: bool
     channels_last: bool
+    fused: bool
     iters: int
     warmup: int
     seconds_per_iter: float
@@ -70,15 +71,17 @@ def _positive(name: str, value: int, minimum: int = 1) -> None:
 
 def benchmark(model_name: str, *, mode: str = "eval", input_size: tuple[int, int] | None = None,
               batch: int | None = None, iters: int = 10, warmup: int = 3, device: str = "cpu",
-              amp: bool | None = None, channels_last: bool | None = None, num_classes: int = 19,
-              seed: int = 0) -> BenchmarkResult:
+              amp: bool | None = None, channels_last: bool | None = None, fuse: bool = True,
+              num_classes: int = 19, seed: int = 0) -> BenchmarkResult:
     """Measure ``model_name`` (a ``regseg.models`` name). ``input_size``/``batch`` default to
     ``DEFAULT_WORKLOAD[(device, mode)]``. ``amp``: autocast (float16 on CUDA, bfloat16 on CPU);
     ``channels_last``: model and input in NHWC memory format; None picks the device's default
-    (``AMP_DEFAULT`` / ``CHANNELS_LAST_DEFAULT``)."""
+    (``AMP_DEFAULT`` / ``CHANNELS_LAST_DEFAULT``). ``fuse``: in eval mode, fold Conv+BN pairs
+    (``regseg.models.fusion``; same outputs up to float rounding); ignored for train."""
     import torch
 
     from regseg.models import build_model
+    from regseg.models.fusion import fuse_conv_bn
 
     _check("mode", mode, MODES)
     _check("device", device, DEVICES)
@@ -99,13 +102,16 @@ def benchmark(model_name: str, *, mode: str = "eval", input_size: tuple[int, int
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     with torch.random.fork_rng(devices=[]):  # the caller's RNG streams stay untouched
         torch.manual_seed(seed)
-        model = build_model(model_name, num_classes=num_classes).to(device, memory_format=fmt)
+        model = build_model(model_name, num_classes=num_classes)
+        fused = fuse and mode == "eval"
+        model = (fuse_conv_bn(model) if fused else model).to(device, memory_format=fmt)
         x = torch.randn(batch, 3, h, w, device=device).contiguous(memory_format=fmt)
         step = (_train_step if mode == "train" else _eval_step)(model, x, num_classes, device, amp)
     seconds = _time(step, iters=iters, warmup=warmup, device=device)
     return BenchmarkResult(model=model_name, mode=mode, device=device, batch=batch, height=h,
-                           width=w, amp=amp, channels_last=channels_last, iters=iters,
-                           warmup=warmup, seconds_per_iter=seconds, images_per_s=batch / seconds)
+                           width=w, amp=amp, channels_last=channels_last, fused=fused,
+                           iters=iters, warmup=warmup, seconds_per_iter=seconds,
+                           images_per_s=batch / seconds)
 
 
 def _autocast(device: str, amp: bool):

@@ -89,6 +89,8 @@ def benchmark_cmd(
     channels_last: Optional[bool] = typer.Option(
         None, "--channels-last/--no-channels-last",
         help="NHWC memory format (default: on; measured faster on CPU, see bench_models.py)."),
+    fuse: bool = typer.Option(True, "--fuse/--no-fuse",
+                              help="eval: fold Conv+BN pairs (same outputs; default: on)."),
     num_classes: int = typer.Option(19, "--num-classes", help="Classifier width."),
     fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
 ) -> None:
@@ -102,7 +104,7 @@ def benchmark_cmd(
 
     result = benchmark(model, mode=mode, input_size=input_size, batch=batch, iters=iters,
                        warmup=warmup, device=device, amp=amp, channels_last=channels_last,
-                       num_classes=num_classes)
+                       fuse=fuse, num_classes=num_classes)
     row = result.as_row()
     row["seconds_per_iter"] = round(row["seconds_per_iter"], 4)
     row["images_per_s"] = round(row["images_per_s"], 3)

@@ -124,7 +124,11 @@ def field_of_view(name: str) -> int | None:
     Accepts a body name ("exp48") or a model name ("exp48_decoder26"); None for models without a
     RegSeg body (DDRNet). Computed as 1 + sum over the stem and every block's 3x3 conv of
     2 * dilation * (input stride); SE's global pooling and the shortcuts are not counted.
-    For exp30..exp52: 63 + 32 * sum(max dilation of each last-stage block).
+    For exp30..exp52: 63 + 32 * sum(max dilation of each last-stage block), matching the
+    reference's AblationStudies.md. exp53 (two stride-4 and six stride-8 blocks) gives 3863.
+    regnety600mf gives 479, which the tests confirm by measuring the gradient support of the
+    built network; the published table says 607, which no receptive-field rule applied to the
+    reference's RegNetY600MF reproduces (63 + 32 * 14 for "8*(1,1)+3*(2,2)" would be 511).
     """
     from regseg.models.bodies import BODIES, block_strides_and_dilations
 

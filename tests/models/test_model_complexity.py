@@ -106,6 +106,8 @@ def _empirical_receptive_field(name: str, width: int) -> int:
     return int(cols.max() - cols.min() + 1)
 
 
+# regnety600mf: the reference's table says 607; the network it builds has a field of 479 (this
+# measurement), so field_of_view reports 479 -- see complexity.field_of_view.
 @pytest.mark.parametrize("name,width", [("exp48_decoder14", 4096), ("exp53_decoder14", 4096),
                                         ("regnety600mf_decoder14", 1024)])
 def test_field_of_view_equals_the_measured_receptive_field(name, width):

@@ -161,15 +161,12 @@ def test_reference_headers_translate_without_dropping_training_keys(spec_name):
 def test_spec_expands_to_exactly_the_reference_runs(spec_name, expanded):
     runs = expanded[spec_name]
     refs = reference_runs(spec_name)
+    # Runs of the same config (the reproducibility group repeats one config and seed) come from
+    # the spec's `repeats`: equal identity, distinct repetition index.
     ours = Counter(identity({k: getattr(r.config, k) for k in IDENTITY}) for r in runs)
     theirs = Counter(identity(adjusted(spec_name, h, c)) for _, h, c in refs)
-    # A repetition of an identical config (same seed) is one run identity here; the spec's
-    # `repetitions` tag says how often the paper ran it (queued again with --force).
-    repetitions = int(load_spec(EXPERIMENTS / f"{spec_name}.yaml", project_dir=ROOT).tags.get("repetitions", 1))
-    assert set(ours) == set(theirs), f"missing {set(theirs) - set(ours)}, extra {set(ours) - set(theirs)}"
-    assert all(n == 1 for n in ours.values())
-    assert sum(theirs.values()) == len(runs) * repetitions
-    assert len({r.run_hash for r in runs}) == len(runs)
+    assert ours == theirs, f"missing {theirs - ours}, extra {ours - theirs}"
+    assert len({(r.run_hash, r.repetition) for r in runs}) == len(runs)
 
 
 def _cases():
@@ -183,7 +180,8 @@ def test_expanded_run_equals_reference_header(spec_name, header, ref_cfg, expand
     want = adjusted(spec_name, header, ref_cfg)
     matches = [r for r in expanded[spec_name]
                if identity({k: getattr(r.config, k) for k in IDENTITY}) == identity(want)]
-    assert len(matches) == 1, f"no run of {spec_name} stands for {identity(want)}"
+    assert matches and len({r.run_hash for r in matches}) == 1, \
+        f"no run of {spec_name} stands for {identity(want)}"
     got = {k: getattr(matches[0].config, k) for k in COMPARED_KEYS}
     diff = {k: (want[k], got[k]) for k in COMPARED_KEYS if want[k] != got[k]}
     assert not diff, f"(reference, ours) differ: {diff}"

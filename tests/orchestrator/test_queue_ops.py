@@ -57,6 +57,23 @@ def test_submit_is_idempotent_per_run_hash_and_force_adds_repetitions(db_url: st
     assert {r["status"] for r in dry.rows} == {"new", "known"}
 
 
+def test_repeats_queue_repetitions_of_one_config_idempotently(db_url: str, project: Path):
+    from _orch_helpers import write_spec
+
+    path = write_spec(project, "rep.yaml", "name: rep\ngroup: test\nbase: {lr: 0.01}\nrepeats: 3\n")
+    spec = load_spec(path, project_dir=project)
+    runs = expand(spec)
+    assert [r.repetition for r in runs] == [0, 1, 2] and len({r.run_hash for r in runs}) == 1
+    store = open_store(db_url)
+    (r1,) = queue.submit(store, [(spec, runs)])
+    assert (r1.n_new, r1.n_known) == (3, 0)
+    (r2,) = queue.submit(store, [(spec, runs)])
+    assert (r2.n_new, r2.n_known) == (0, 3)
+    (r3,) = queue.submit(store, [(spec, runs[:1])], force=True)
+    assert r3.n_new == 1
+    assert sorted(j["repetition"] for j in queue.jobs(store)) == [0, 1, 2, 3]
+
+
 def test_submission_of_several_specs_is_one_transaction(db_url: str, project: Path):
     store = open_store(db_url)
     good = _batch(project, 3, name="good")
