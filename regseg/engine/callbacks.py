@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -77,10 +78,10 @@ class MetricsJsonl:
         row = _jsonable({"epoch": epoch, **metrics})
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
-        # One human-readable line per epoch on stdout (the job log under a worker), in the spirit
-        # of the reference's training logs.
+        # One human-readable line per epoch on stderr (the job log under a worker; stdout stays
+        # clean for `--format json`), in the spirit of the reference's training logs.
         shown = [f"{k} {metrics[k]:.4g}" for k in LOG_LINE_KEYS if metrics.get(k) is not None]
-        print(f"epoch {epoch}: " + ", ".join(shown), flush=True)
+        print(f"epoch {epoch}: " + ", ".join(shown), file=sys.stderr, flush=True)
 
     def on_train_end(self, summary: dict) -> None:
         self.summary_path.write_text(json.dumps(_jsonable(summary), indent=2) + "\n", encoding="utf-8")

@@ -74,7 +74,7 @@ def cli_run(tiny_config, tmp_path_factory):
     elapsed = time.perf_counter() - start
     assert result.exit_code == 0, (result.output, result.exception)
     print(f"\n2-epoch exp48_decoder26 64x128 CPU train wall time: {elapsed:.1f}s")
-    return out, _epochs(out), result.output, elapsed
+    return out, _epochs(out), result.stdout, elapsed
 
 
 @pytest.mark.slow
@@ -131,7 +131,7 @@ def test_cli_eval_reproduces_the_best_epoch(cli_run, training_dataset):
         "--data", str(training_dataset), "--dataset", "synthetic", "--val-size", "64",
         "--device", "cpu", "--no-progress", "--format", "json"])
     assert result.exit_code == 0, (result.output, result.exception)
-    got = json.loads(result.output)
+    got = json.loads(result.stdout)
     assert got["images"] == 8
     assert got["mIoU"] == pytest.approx(rows[1]["mIoU"], abs=1e-9)
     assert got["mIoU_reduced"] == pytest.approx(rows[1]["mIoU_reduced"], abs=1e-9)
