@@ -14,6 +14,8 @@ quick real subprocesses. It is not meant for production use.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import json
 import logging
 import os
@@ -70,6 +72,18 @@ def _visible_gpus() -> list[str]:
     except (OSError, subprocess.SubprocessError):
         return []
     return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def slot_thread_env(slot: Slot, slots: list[Slot], environ: Mapping[str, str], *,
+                    cpu_count: int | None = None) -> dict[str, str]:
+    """Thread settings for a job on ``slot``: CPU slots share the cores, so each job gets an
+    intra-op pool of cores/slots threads (oversubscribed CPUs slow every job several-fold). An
+    explicit OMP_NUM_THREADS in the worker's environment wins; GPU slots get nothing."""
+    if slot.cuda_visible_devices or "OMP_NUM_THREADS" in environ:
+        return {}
+    cpu_slots = sum(1 for s in slots if not s.cuda_visible_devices)
+    threads = str(max(1, (cpu_count or os.cpu_count() or 1) // max(1, cpu_slots)))
+    return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
 def detect_slots(gpus: str = "auto", *, cpu_slots: int = 1) -> list[Slot]:
@@ -235,7 +249,8 @@ class Worker:
             return
         argv = self._argv(job, config_path, job_dir, run_id)
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot.cuda_visible_devices,
-               WORKER_PID_ENV: str(os.getpid()), "REGSEG_JOB_ID": str(job.id)}
+               WORKER_PID_ENV: str(os.getpid()), "REGSEG_JOB_ID": str(job.id),
+               **slot_thread_env(slot, self.slots, os.environ)}
         cwd = job.project_dir if job.project_dir and Path(job.project_dir).is_dir() else None
         log.info("worker %s: job %d attempt %d (%s %s) started", worker_id, job.id, job.attempt,
                  job.spec_name, job.label)

@@ -114,11 +114,9 @@ def _drain(store, spec_name: str, out: Path, opts: DemoOptions, *, total: int) -
         _say(opts, "Nothing to train: every smoke run is already done.")
         return
     log = (out / ".regseg" / "worker.log").open("ab")
-    threads = max(1, (os.cpu_count() or 1) // opts.workers)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     argv = [sys.executable, "-m", "regseg", "worker", "--gpus", "auto", "--cpu-slots",
             str(opts.workers), "--exit-when-empty", "--poll-seconds", "0.5"]
-    proc = subprocess.Popen(argv, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(argv, cwd=out, stdout=log, stderr=subprocess.STDOUT)
     try:
         _progress(store, spec_name, proc, opts, total=total)
     finally:

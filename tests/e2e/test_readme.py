@@ -99,3 +99,18 @@ def test_runnable_readme_commands_run(tmp_path):
     assert (project / "AblationStudies.md").exists()
     assert (project / "paper_tables.md").read_text().count("75.75") >= 1
     assert len(ran) >= 10
+
+
+def test_configuration_reference_lists_every_trainconfig_field_with_its_default():
+    from regseg.config import TrainConfig
+
+    section = README.read_text().split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 3:
+            rows[cells[0]] = cells[1]
+    fields = TrainConfig.model_fields
+    assert set(rows) == set(fields)
+    for name, field in fields.items():
+        assert rows[name] == repr(field.default), name

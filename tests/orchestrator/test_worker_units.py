@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import QueueError
-from orchestrator.worker import Slot, detect_slots, failure_reason
+from orchestrator.worker import Slot, detect_slots, failure_reason, slot_thread_env
 
 
 def test_detect_slots(monkeypatch: pytest.MonkeyPatch):
@@ -25,6 +25,15 @@ def test_detect_slots(monkeypatch: pytest.MonkeyPatch):
         detect_slots("gpu0")
     with pytest.raises(QueueError, match="--cpu-slots"):
         detect_slots("none", cpu_slots=0)
+
+
+def test_cpu_slots_split_the_cores_between_jobs():
+    cpus = [Slot("cpu0", ""), Slot("cpu1", "")]
+    assert slot_thread_env(cpus[0], cpus, {}, cpu_count=8) == {"OMP_NUM_THREADS": "4",
+                                                               "MKL_NUM_THREADS": "4"}
+    assert slot_thread_env(cpus[0], cpus * 8, {}, cpu_count=8)["OMP_NUM_THREADS"] == "1"
+    assert slot_thread_env(cpus[0], cpus, {"OMP_NUM_THREADS": "3"}, cpu_count=8) == {}
+    assert slot_thread_env(Slot("gpu0", "0"), [Slot("gpu0", "0")], {}, cpu_count=8) == {}
 
 
 def test_failure_reason(tmp_path: Path):
