@@ -49,9 +49,16 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         "failed": counts.get("failed", 0) + counts.get("cancelled", 0),
         "report": str(report_path), "plots": [str(p) for p in plots],
         "jobs_dir": str(state / "jobs"), "tracking_uri": _tracking_uri(state),
-        "ui_command": f"cd {out} && regseg ui",
+        "ui_command": f"cd {out} && {_regseg_executable()} ui",
         "seconds": round(time.monotonic() - start, 1),
     }
+
+
+def _regseg_executable() -> str:
+    """`regseg` when the one running is on PATH, else its full path (e.g. .venv/bin/regseg)."""
+    ours = Path(sys.executable).parent / "regseg"
+    on_path = shutil.which("regseg")
+    return "regseg" if on_path and Path(on_path).resolve() == ours.resolve() else str(ours)
 
 
 def _project(out: Path) -> Path:
