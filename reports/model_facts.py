@@ -50,33 +50,13 @@ def computed_facts(model_name: str) -> dict[str, Any]:
     return facts
 
 
-def paper_notation(dilations) -> str:
-    """Run-length notation of the paper: ((1,), (1, 4), (1, 4)) -> ``(1,1)+2*(1,4)``.
-
-    A single-rate block (d,) is written (d,d), as the paper does."""
-    parts: list[str] = []
-    items = [tuple(d) * 2 if len(d) == 1 else tuple(d) for d in dilations]
-    i = 0
-    while i < len(items):
-        j = i
-        while j < len(items) and items[j] == items[i]:
-            j += 1
-        text = "(" + ",".join(str(x) for x in items[i]) + ")"
-        parts.append(text if j - i == 1 else f"{j - i}*{text}")
-        i = j
-    return "+".join(parts)
-
-
 @functools.lru_cache(maxsize=None)
 def dilation_rates(model_name: str) -> str | None:
-    """The body's last-stage dilation rates in the paper's notation, e.g. ``(1,1)+4*(1,4)``.
-
-    Read from the zoo's body table (``regseg.models.BODIES[body].dilations``); None for models
-    without a RegSeg body (DDRNet) or when the zoo is absent."""
+    """The body's last-stage dilation rates in the paper's notation, e.g. ``(1,1)+4*(1,4)``
+    (from the zoo's body table); None for models without a RegSeg body or when the zoo is
+    absent."""
     try:
-        from regseg.models import BODIES
-    except Exception:  # noqa: BLE001
+        from regseg.models.describe import dilation_rates as zoo_dilation_rates
+    except Exception:  # noqa: BLE001 - zoo absent or broken: the report still renders
         return None
-    spec = BODIES.get(model_name) or BODIES.get(model_name.partition("_")[0])
-    dilations = getattr(spec, "dilations", None)
-    return paper_notation(dilations) if dilations else None
+    return _safe(zoo_dilation_rates, model_name)
