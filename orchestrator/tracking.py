@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from orchestrator.errors import TrackingError
+from regseg.config import flatten_params
 from orchestrator.tracking_buffer import PERMANENT_ERRORS, error_code
 from orchestrator.tracking_store import (
     default_artifact_root, is_remote, make_client, resolve_tracking_uri,
@@ -53,21 +54,7 @@ def experiment_name(group: str) -> str:
     return f"{EXPERIMENT_PREFIX}{group}"
 
 
-def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Every field as an MLflow param: scalars as str, None as "None", lists as JSON.
-
-    Nested mappings (if a config ever has them) become dotted keys.
-    """
-    out: dict[str, str] = {}
-    for key in sorted(config):
-        value, name = config[key], f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten_config(value, prefix=f"{name}."))
-        elif isinstance(value, (list, tuple)):
-            out[name] = json.dumps(list(value))
-        else:
-            out[name] = str(value)
-    return out
+flatten_config = flatten_params  # the shared convention lives with TrainConfig
 
 
 def seed_of(config: Mapping[str, Any]) -> Any:

@@ -322,3 +322,19 @@ def _describe(exc: ValidationError) -> str:
             expected = expected.removeprefix("input should be ")
             lines.append(f"{field}: expected {expected}, got {err.get('input')!r}")
     return "invalid TrainConfig: " + "; ".join(lines)
+
+
+def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """A config dict as MLflow params: scalars as ``str``, None as "None", lists/tuples as JSON,
+    nested mappings as dotted keys; sorted by key. The one convention shared by tracking and by
+    the import of reference logs, so both kinds of runs compare in the UI and in reports."""
+    out: dict[str, str] = {}
+    for key in sorted(config):
+        value, name = config[key], f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten_params(value, prefix=f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = json.dumps(list(value))
+        else:
+            out[name] = str(value)
+    return out

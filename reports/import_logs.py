@@ -54,9 +54,6 @@ LABEL_FIELDS = ("model_name", "dataset_name", "epochs", "train_min_size", "train
                 "train_crop_size", "aug_mode", "loss_type")
 #: The 19 Cityscapes train-id classes (cityscapesscripts' label table), used when regseg.data
 #: does not provide them.
-CITYSCAPES_CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
-                      "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
-                      "truck", "bus", "train", "motorcycle", "bicycle")
 _BATCH = 1000  # MLflow's log_batch limit on metrics per call
 
 
@@ -101,27 +98,21 @@ def resolve_group(path: Path, experiment: str | None = None) -> str:
     return experiment.rsplit("/", 1)[-1] if experiment else "reference"
 
 
-def _param_value(value: Any) -> str:
-    """The tracking side's convention: lists/dicts as JSON, every other value as ``str``."""
-    return json.dumps(list(value) if isinstance(value, tuple) else value) \
-        if isinstance(value, (list, tuple, dict)) else str(value)
-
-
 def config_params(header: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """(params, extra tags) for a reference header via ``TrainConfig.from_reference``.
 
     A header this project cannot model (ConfigError) is still imported, with its raw keys as
     params and the reason in the tag ``regseg.config_error``.
     """
-    from regseg.config import TrainConfig
+    from regseg.config import TrainConfig, flatten_params
     from regseg.errors import ConfigError
 
     try:
         cfg, ignored = TrainConfig.from_reference(header)
     except (ConfigError, ImportError) as exc:
-        params = {k: _param_value(v) for k, v in sorted(header.items())}
+        params = flatten_params(header)
         return params, {"regseg.config_error": str(exc)[:5000]}
-    params = {k: _param_value(v) for k, v in sorted(cfg.model_dump(mode="json").items())}
+    params = flatten_params(cfg.model_dump(mode="json"))
     return params, {"regseg.reference_ignored_keys": ",".join(sorted(ignored))[:5000]}
 
 
@@ -130,10 +121,7 @@ def config_label(params: dict[str, str]) -> str:
 
 
 def class_names(num_classes: int, dataset: str) -> tuple[str, ...]:
-    try:
-        from regseg.data import CITYSCAPES_CLASSES as names  # the data area's table, when built
-    except Exception:  # noqa: BLE001
-        names = CITYSCAPES_CLASSES
+    from regseg.data import CITYSCAPES_CLASSES as names
     if num_classes == len(names) and dataset == "cityscapes":
         return tuple(names)
     return tuple(f"class_{i}" for i in range(num_classes))
@@ -189,7 +177,7 @@ def plan_file(path: Path, *, experiment: str | None = None) -> list[_Planned]:
         model = str(run.header.get("model_name", ""))
         for key, value in computed_facts(model).items():
             if key in FACT_PARAMS and value is not None:  # same spelling as the training side
-                params[key] = f"{value:.2f}" if key == "model_gflops" else _param_value(value)
+                params[key] = f"{value:.2f}" if key == "model_gflops" else str(value)
         tags = {
             "regseg.source": "reference", "regseg.group": group, "regseg.model": model,
             "regseg.reference_file": path.name, "regseg.reference_run": str(run.run),

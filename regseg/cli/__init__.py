@@ -16,7 +16,7 @@ import typer
 COMMAND_MODULES = (
     "models",      # models, benchmark
     "train",       # train, eval
-    "data",        # make-synthetic
+    "data",        # make-synthetic, make-half-res
     "queue",       # queue, status, cancel, retry, worker
     "tracking",    # ui
     "report",      # report, import-logs

@@ -31,6 +31,7 @@ NOT_RUNNABLE = {
     "make test": "this is the command running these tests",
     "CITYSCAPES_DATASET=": "needs the real Cityscapes download",
     "regseg train --config experiments/base.yaml --set dataset_dir=cityscapes": "needs real Cityscapes",
+    "regseg make-half-res cityscapes": "needs the real Cityscapes download",
     "regseg worker": "trains paper-size runs on real Cityscapes with GPUs",
     "REGSEG_DB=": "needs a remote PostgreSQL and GPUs",
     "regseg ui": "a long-running server; tests/tracking tests `regseg ui` itself",
