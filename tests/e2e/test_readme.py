@@ -30,7 +30,7 @@ NOT_RUNNABLE = {
     "make demo": "runs in tests/e2e/test_demo.py (regseg demo), the venv part is CI itself",
     "make test": "this is the command running these tests",
     "CITYSCAPES_DATASET=": "needs the real Cityscapes download",
-    "regseg train --config experiments/base.yaml --set dataset_dir=cityscapes": "needs real Cityscapes",
+    "regseg train --config experiments/configs/regseg_cityscapes.yaml": "needs real Cityscapes",
     "regseg make-half-res cityscapes": "needs the real Cityscapes download",
     "regseg worker": "trains paper-size runs on real Cityscapes with GPUs",
     "REGSEG_DB=": "needs a remote PostgreSQL and GPUs",
@@ -70,6 +70,16 @@ def test_regseg_command_parses(cmd):
     sub = group.get_command(ctx, name)
     assert sub is not None, f"README line {cmd.line}: unknown command {name!r}"
     sub.make_context(name, list(rest), parent=ctx)  # raises click.UsageError on a bad option
+
+
+def test_config_files_named_by_readme_commands_are_valid_train_configs():
+    from regseg.config import TrainConfig
+
+    named = [c.argv[c.argv.index("--config") + 1] for c in COMMANDS
+             if c.argv[:2] == ("regseg", "train") and "--config" in c.argv]
+    assert named
+    for path in named:
+        TrainConfig.from_file(ROOT / path)  # raises ConfigError naming the field
 
 
 def test_every_command_is_runnable_or_explained():
