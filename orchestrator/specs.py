@@ -125,7 +125,8 @@ def confine(project: Path, candidate: Path, where: Where, key: KeyPath, *,
             data_roots: bool = False) -> Path:
     """``candidate`` resolved (relative to the project) if it stays inside ``project`` (or,
     with ``data_roots``, inside one of the roots listed in $REGSEG_DATA_ROOTS)."""
-    resolved = (project / candidate).resolve()
+    # expanduser: the data loader expands "~", so "~/x" must be checked where it really points
+    resolved = (project / Path(candidate).expanduser()).resolve()
     roots = [project]
     if data_roots:
         roots += [Path(p).resolve() for p in

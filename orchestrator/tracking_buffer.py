@@ -84,8 +84,17 @@ class RunSink:
             "tags": {k: str(v) for k, v in (tags or {}).items()},
             "artifacts": [[str(p), a] for p, a in artifacts],
         }
-        _fsync_write(self.path, json.dumps(record) + "\n", mode="a")
+        _fsync_write(self.path, self._line_start() + json.dumps(record) + "\n", mode="a")
         return self.flush() if flush else False
+
+    def _line_start(self) -> str:
+        """"\n" when the buffer ends in a torn line, so the next record is not glued onto it."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                return "" if fh.read(1) == b"\n" else "\n"
+        except OSError:  # missing or empty file
+            return ""
 
     # ---- draining -----------------------------------------------------------------------
     def pending(self) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ quick real subprocesses. It is not meant for production use.
 from __future__ import annotations
 
 from collections.abc import Mapping
-
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from orchestrator.store import Store
 
 log = logging.getLogger("orchestrator.worker")
 JOB_COMMAND_ENV = "REGSEG_JOB_COMMAND"
+_LOST_STATUS = {"cancelled": "KILLED", "failed": "FAILED"}  # a lost job's final queue state -> run
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,8 @@ class Worker:
         job_dir.mkdir(parents=True, exist_ok=True)
         config_path = job_dir / "config.json"
         config_path.write_text(json.dumps(job.config, indent=2, sort_keys=True) + "\n")
-        queue.record(self.store, job.id, worker_id, job_dir=str(job_dir))
+        if not queue.record(self.store, job.id, worker_id, job_dir=str(job_dir)):
+            return  # cancelled (or reaped) since the claim: never launch it
         run_id = self._start_tracking(job, worker_id)
         if run_id is False:
             return
@@ -348,8 +349,8 @@ class Worker:
         job, wid = running.job, running.worker_id
         if running.lost:
             state = self._current_state(job.id)
-            outcome = f"lost ({state})"
-            self._finish_tracking(run_id, "KILLED" if state == "cancelled" else None, None, job_dir)
+            outcome = f"lost ({state})"  # closed unless another attempt will resume the run
+            self._finish_tracking(run_id, _LOST_STATUS.get(state), None, job_dir)
         elif rc == 0:
             outcome = queue.succeed(self.store, job.id, wid) or "lost"
             self._finish_tracking(run_id, "FINISHED" if outcome == "succeeded" else None, None,

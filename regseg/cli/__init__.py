@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "train",       # train, eval
     "data",        # make-synthetic, make-half-res
     "queue",       # queue, status, cancel, retry, worker
+    "search",      # search (Optuna ask/tell over the queue)
     "tracking",    # ui
     "report",      # report, import-logs
     "demo",        # demo

@@ -122,6 +122,25 @@ def test_paths_are_confined_unless_a_data_root_allows_them(project: Path, tmp_pa
         load_spec(path, project_dir=tmp_path / "elsewhere")  # the spec itself is outside
 
 
+def test_home_and_symlink_paths_cannot_escape_the_project(project: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    # The data loader expands "~" (regseg/data/loaders.py), so "~/x" is checked expanded.
+    home = tmp_path / "home"
+    (home / "cityscapes").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    tilde = write_spec(project, "h.yaml", "base: {dataset_dir: ~/cityscapes}\n")
+    with pytest.raises(SpecError, match=r"h\.yaml.*base\.dataset_dir.*leaves the project"):
+        expand(load_spec(tilde, project_dir=project))
+    (project / "link").symlink_to(home, target_is_directory=True)
+    linked = write_spec(project, "l.yaml", "base: {pretrained_path: link/w.pt}\n")
+    with pytest.raises(SpecError, match="leaves the project directory"):
+        expand(load_spec(linked, project_dir=project))
+    (home / "evil.yaml").write_text("base: {epochs: 1}\n")
+    (project / "experiments" / "evil.yaml").symlink_to(home / "evil.yaml")
+    with pytest.raises(SpecError, match="leaves the project directory"):
+        load_spec(project / "experiments" / "evil.yaml", project_dir=project)
+
+
 def test_smoke_spec_is_a_small_real_ablation():
     runs = expand(load_spec(ROOT / "experiments" / "smoke.yaml", project_dir=ROOT))
     assert len(runs) == 8

@@ -176,3 +176,67 @@ def test_a_job_that_cannot_start_is_a_failed_attempt(db_url: str, project: Path,
     (row,) = queue.jobs(open_store(db_url))
     assert row["state"] == "failed" and "cannot start the job" in row["exit_reason"]
     assert "/nonexistent/python" in row["exit_reason"]
+
+
+class _RecordingTracker:
+    """Stands in for orchestrator.tracking.Tracker: hands out one run id, records finish_run."""
+
+    tracking_uri = None
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[str, str]] = []
+
+    def ensure_run(self, job) -> str:
+        return f"run{job.id}"
+
+    def finish_run(self, run_id, status, error=None, *, out_dir=None) -> None:
+        self.finished.append((run_id, status))
+
+
+def _in_process_worker(db_url: str, tmp_path: Path, env: dict, **options):
+    import json
+
+    from orchestrator.worker import Slot, Worker, WorkerOptions
+
+    opts = WorkerOptions(tracking=False, state_dir=tmp_path / "state", kill_grace_seconds=5,
+                         job_command=tuple(json.loads(env["REGSEG_JOB_COMMAND"])), **options)
+    worker = Worker(open_store(db_url), [Slot("cpu0", "")], opts)
+    worker.tracker = _RecordingTracker()
+    return worker, "test-host:1/cpu0"
+
+
+def test_a_job_cancelled_before_launch_is_never_started(db_url: str, project: Path,
+                                                        tmp_path: Path):
+    (job_id,) = _submit(db_url, project, 1)
+    worker, wid = _in_process_worker(db_url, tmp_path, quick_job_env(tmp_path))
+    job = queue.claim(open_store(db_url), wid, lease_seconds=30)
+    queue.cancel(open_store(db_url), job_ids=[job_id])  # between the claim and the launch
+    worker._run_job(worker.slots[0], job, wid)
+    assert not (_job_dir(tmp_path, job_id) / "resumes.txt").exists()  # never launched
+    assert queue.jobs(open_store(db_url))[0]["state"] == "cancelled"
+
+
+def test_a_lost_job_failed_by_the_reaper_closes_its_mlflow_run(db_url: str, project: Path,
+                                                               tmp_path: Path):
+    import threading
+
+    from sqlalchemy import update
+
+    from orchestrator.schema import Job, now_plus
+
+    (job_id,) = _submit(db_url, project, 1, max_attempts=1)
+    env = quick_job_env(tmp_path, steps=400, step_seconds=0.05)
+    worker, wid = _in_process_worker(db_url, tmp_path, env, lease_seconds=1.5)
+    store = open_store(db_url)
+    job = queue.claim(store, wid, lease_seconds=1.5)
+    t = threading.Thread(target=worker._run_job, args=(worker.slots[0], job, wid))
+    t.start()
+    ckpt = _job_dir(tmp_path, job_id) / "checkpoints" / "last.txt"
+    _wait_for(ckpt.exists, 60, "the job to start")
+    with store.session_scope() as s:  # the worker looked dead for a while: its lease ran out
+        s.execute(update(Job).values(lease_expires_at=now_plus(-60)))
+    assert queue.reap(store) == [(job_id, "failed")]  # max_attempts=1: failed for good
+    t.join(timeout=60)
+    assert not t.is_alive()
+    assert worker.finished == [(job_id, "lost (failed)")]
+    assert worker.tracker.finished == [(f"run{job_id}", "FAILED")]  # not left RUNNING

@@ -164,6 +164,17 @@ def test_replay_of_an_already_applied_record_is_idempotent(tracker, make_job, tm
     assert history(tracker.client, run_id, "loss") == [(0, 1.0), (1, 0.9), (2, 0.8)]
 
 
+def test_record_after_a_torn_only_buffer_is_not_lost(tracker, make_job, tmp_path):
+    run_id = tracker.ensure_run(make_job())
+    # An attempt killed mid-append left only a torn line (no newline) in the buffer.
+    (tmp_path / BUFFER_NAME).write_text('{"metrics": [["loss", 1.0')
+    sink = RunSink(tracker.client, run_id, tmp_path / BUFFER_NAME)
+    assert sink.flush(force=True)  # the next attempt's on_train_start
+    assert sink.submit(metrics=[("loss", 0.5, 0)], tags={"regseg.device": "cpu"})
+    assert history(tracker.client, run_id, "loss") == [(0, 0.5)]
+    assert tracker.client.get_run(run_id).data.tags["regseg.device"] == "cpu"
+
+
 def test_rejected_record_does_not_block_the_rest(tracker, make_job, tmp_path):
     run_id = tracker.ensure_run(make_job())
     sink = RunSink(tracker.client, run_id, tmp_path / BUFFER_NAME)
