@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import case, func, insert, select, update
 
 from orchestrator.errors import QueueError
-from orchestrator.schema import Job, Sweep, db_now, now_plus
+from orchestrator.schema import JOB_STATES, Job, Sweep, db_now, now_plus
 from orchestrator.store import Store
 
 IN_CHUNK = 500  # run hashes per IN (...) lookup
@@ -258,6 +258,10 @@ STATUS_COLUMNS = ("id", "sweep_id", "spec_name", "label", "seed", "state", "atte
 
 def jobs(store: Store, *, sweep_id: int | None = None, states: Sequence[str] = ()) -> list[dict]:
     """Every job (optionally of one sweep / in some states) as a plain dict, in id order."""
+    unknown = [s for s in states if s not in JOB_STATES]
+    if unknown:
+        raise QueueError(f"state: expected one of {', '.join(JOB_STATES)}, got "
+                         f"{', '.join(map(repr, unknown))}")
     stmt = select(Job).order_by(Job.id)
     if sweep_id is not None:
         stmt = stmt.where(Job.sweep_id == sweep_id)

@@ -36,7 +36,6 @@ from orchestrator.store import Store
 
 log = logging.getLogger("orchestrator.worker")
 JOB_COMMAND_ENV = "REGSEG_JOB_COMMAND"
-_LOST_STATUS = {"cancelled": "KILLED", "failed": "FAILED"}  # a lost job's final queue state -> run
 
 
 @dataclass(frozen=True)
@@ -350,7 +349,7 @@ class Worker:
         if running.lost:
             state = self._current_state(job.id)
             outcome = f"lost ({state})"  # closed unless another attempt will resume the run
-            self._finish_tracking(run_id, _LOST_STATUS.get(state), None, job_dir)
+            self._finish_tracking(run_id, {"cancelled": "KILLED", "failed": "FAILED"}.get(state), None, job_dir)
         elif rc == 0:
             outcome = queue.succeed(self.store, job.id, wid) or "lost"
             self._finish_tracking(run_id, "FINISHED" if outcome == "succeeded" else None, None,

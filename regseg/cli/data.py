@@ -36,11 +36,15 @@ def make_synthetic_cmd(
 def make_half_res_cmd(
     src: Path = typer.Argument(..., help="Cityscapes root to read (leftImg8bit/ + gtFine/)."),
     dst: Path = typer.Argument(..., help="Root of the downscaled copy (created if missing)."),
-    factor: int = typer.Option(2, "--factor", min=1, help="Divide width and height by this."),
+    factor: int = typer.Option(2, "--factor", min=1, help="Divide image width and height by this."),
+    label_factor: int = typer.Option(1, "--label-factor", min=1,
+                                     help="Divide label width and height by this (1: the reference "
+                                          "kept full-resolution labels)."),
     splits: str = typer.Option("train,val", "--splits", help="Comma-separated splits to copy."),
     fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
 ) -> None:
-    """Write a copy of a Cityscapes dataset with every image downscaled by --factor (resumable)."""
+    """Write a copy of a Cityscapes dataset with the images downscaled by --factor and the labels
+    by --label-factor (resumable)."""
     import time
 
     from regseg.cli._output import emit
@@ -48,6 +52,6 @@ def make_half_res_cmd(
 
     t0 = time.perf_counter()
     names = tuple(s.strip() for s in splits.split(",") if s.strip())
-    counts = make_half_resolution(src, dst, factor=factor, splits=names)
+    counts = make_half_resolution(src, dst, factor=factor, splits=names, label_factor=label_factor)
     emit({"src": str(src), "dst": str(dst), "factor": factor, "splits": ",".join(names), **counts,
           "seconds": round(time.perf_counter() - t0, 2)}, fmt)

@@ -1,9 +1,12 @@
 """A downscaled copy of a Cityscapes-layout dataset (the reference's ``cityscapes_dataset_half``).
 
-The paper's "fair" ablations read Cityscapes stored at half resolution (1024x512 images and
-labels); their train/val resize brings the images back up. :func:`make_half_resolution` writes
-that copy: the same ``leftImg8bit/<split>/<city>/`` and ``gtFine/<split>/<city>/`` layout, every
-image shrunk by ``factor`` (bilinear for photos, nearest for label images so ids stay valid).
+The paper's "fair" ablations read Cityscapes with the images stored at half resolution
+(1024x512) and "resized back to full resolution when loading" (the reference's
+AblationStudies.md): the train/val resize of the short side brings them back up, while the labels
+stay at full resolution (so val is scored on the true labels and class-uniform tiles of 1024 px
+exist). :func:`make_half_resolution` writes that copy: the same ``leftImg8bit/<split>/<city>/``
+and ``gtFine/<split>/<city>/`` layout, photos shrunk by ``factor`` (bilinear), label images
+copied unchanged by default (``label_factor=1``; nearest when shrunk, so ids stay valid).
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ _LABEL_SUFFIXES = ("_gtFine_labelTrainIds.png", "_gtFine_labelIds.png")
 
 
 def make_half_resolution(src: str | Path, dst: str | Path, *, factor: int = 2,
-                         splits: Sequence[str] = ("train", "val"),
+                         splits: Sequence[str] = ("train", "val"), label_factor: int = 1,
                          progress: bool | None = None) -> dict[str, int]:
     """Write ``src``'s Cityscapes ``splits`` under ``dst`` with every image downscaled by ``factor``.
 
     Reads ``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` and, when present, the
     ``*_gtFine_labelTrainIds.png`` / ``*_gtFine_labelIds.png`` beside them in ``gtFine/``; writes
-    the same relative paths under ``dst`` at ``(W // factor, H // factor)``: photos with
-    ``Image.BILINEAR``, labels with ``Image.NEAREST``. A destination file that already exists with
+    the same relative paths under ``dst``: photos at ``(W // factor, H // factor)`` with
+    ``Image.BILINEAR``, labels at ``(W // label_factor, H // label_factor)`` with ``Image.NEAREST``. A destination file that already exists with
     that size is skipped (re-running is cheap and resumes an interrupted copy); every file is
     written under a temporary name and moved into place with ``os.replace``. ``progress`` shows a
     tqdm bar on stderr (default: when stdout is a terminal).
@@ -41,8 +44,9 @@ def make_half_resolution(src: str | Path, dst: str | Path, *, factor: int = 2,
     holds no images or an image has no label, when ``factor < 1``, ``splits`` is empty or ``dst``
     is ``src``.
     """
-    if int(factor) != factor or factor < 1:
-        raise DatasetError(f"make_half_resolution factor: expected an integer >= 1, got {factor!r}")
+    for name, value in (("factor", factor), ("label_factor", label_factor)):
+        if int(value) != value or value < 1:
+            raise DatasetError(f"make_half_resolution {name}: expected an integer >= 1, got {value!r}")
     if isinstance(splits, str) or not splits:
         raise DatasetError(f"make_half_resolution splits: expected a non-empty list of names, got {splits!r}")
     src, dst = Path(src).expanduser(), Path(dst).expanduser()
@@ -55,7 +59,7 @@ def make_half_resolution(src: str | Path, dst: str | Path, *, factor: int = 2,
         done = _shrink(image, src, dst, int(factor), Image.BILINEAR)
         counts["images" if done else "skipped"] += 1
         for path in _label_files(image, label):
-            done = _shrink(path, src, dst, int(factor), Image.NEAREST)
+            done = _shrink(path, src, dst, int(label_factor), Image.NEAREST)
             counts["labels" if done else "skipped"] += 1
     return counts
 

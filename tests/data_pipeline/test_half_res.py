@@ -27,15 +27,28 @@ def _files(root):
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
-def test_layout_mirrors_source_at_half_size(src, tmp_path):
+def test_layout_mirrors_source_with_half_size_images_and_full_size_labels(src, tmp_path):
     dst = tmp_path / "half"
     counts = make_half_resolution(src, dst)
     assert counts == {"images": TRAIN + VAL, "labels": 2 * (TRAIN + VAL), "skipped": 0}
     assert _files(dst) == _files(src)  # same names, no temp files left behind
     for rel in _files(src):
         full, half = Image.open(src / rel), Image.open(dst / rel)
-        assert half.size == (64, 32) and half.mode == full.mode
-        if "gtFine" in rel:  # nearest: only ids of the source, sampled from it
+        assert half.mode == full.mode
+        if "gtFine" in rel:  # the reference stored only the images at half resolution
+            assert (dst / rel).read_bytes() == (src / rel).read_bytes() or \
+                np.array_equal(np.array(half), np.array(full))
+        else:
+            assert half.size == (64, 32)
+
+
+def test_labels_can_be_shrunk_too_with_nearest(src, tmp_path):
+    dst = tmp_path / "half_labels"
+    make_half_resolution(src, dst, label_factor=2)
+    for rel in _files(src):
+        if "gtFine" in rel:
+            full, half = Image.open(src / rel), Image.open(dst / rel)
+            assert half.size == (64, 32)
             assert set(np.unique(half).tolist()) <= set(np.unique(full).tolist())
 
 
@@ -53,7 +66,8 @@ def test_rerun_skips_everything_and_resumes(src, tmp_path):
 def test_only_requested_splits_and_factor(src, tmp_path):
     counts = make_half_resolution(src, tmp_path / "q", factor=4, splits=("val",))
     assert counts["images"] == VAL and not (tmp_path / "q" / "leftImg8bit" / "train").exists()
-    assert all(Image.open(tmp_path / "q" / f).size == (32, 16) for f in _files(tmp_path / "q"))
+    assert all(Image.open(tmp_path / "q" / f).size == (32, 16) for f in _files(tmp_path / "q")
+               if "leftImg8bit" in f)
 
 
 def test_missing_or_empty_split_raises_naming_the_path(src, tmp_path):

@@ -186,6 +186,15 @@ def test_cancel_and_retry(db_url: str, project: Path):
         queue.retry(store)
 
 
+def test_status_rejects_an_unknown_state_filter(db_url: str, project: Path):
+    store = open_store(db_url)
+    queue.submit(store, [_batch(project, 2)])
+    assert [r["state"] for r in queue.jobs(store, states=["queued"])] == ["queued", "queued"]
+    # a typo must not read as "no such jobs"
+    with pytest.raises(QueueError, match=r"state: expected one of queued, running.*got 'runing'"):
+        queue.jobs(store, states=["queued", "runing"])
+
+
 def test_timestamps_come_from_the_database_clock(db_url: str, project: Path):
     store = open_store(db_url)
     queue.submit(store, [_batch(project, 1)])
