@@ -14,6 +14,7 @@ import yaml
 from orchestrator.errors import SpecError
 
 KeyPath = tuple  # of str (mapping keys) and int (sequence indexes)
+MAX_NODES = 100_000  # after alias expansion: nested aliases must not make a tiny file hang us
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -63,7 +64,13 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[KeyPath, int]]:
     return data, lines
 
 
-def _check_duplicate_keys(path: Path, node: yaml.Node, at: KeyPath) -> None:
+def _check_duplicate_keys(path: Path, node: yaml.Node, at: KeyPath,
+                          budget: list | None = None) -> None:
+    budget = [MAX_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise SpecError(f"{path}, line {node.start_mark.line + 1}: {format_path(at)}: expected at "
+                        f"most {MAX_NODES} YAML nodes once anchors/aliases are expanded, got more")
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -74,10 +81,10 @@ def _check_duplicate_keys(path: Path, node: yaml.Node, at: KeyPath) -> None:
                     f"'{format_path(at + (key,))}' is given twice (first on line {seen[key]})")
             if isinstance(key, str):
                 seen[key] = key_node.start_mark.line + 1
-                _check_duplicate_keys(path, value_node, at + (key,))
+                _check_duplicate_keys(path, value_node, at + (key,), budget)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _check_duplicate_keys(path, item, at + (i,))
+            _check_duplicate_keys(path, item, at + (i,), budget)
 
 
 def format_path(path: KeyPath) -> str:

@@ -37,6 +37,8 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     out = Path(opts.out).resolve()
     state = out / ".regseg"
     os.environ["REGSEG_HOME"] = str(state)  # the queue, MLflow store and job dirs live here
+    os.environ["REGSEG_DB"] = f"sqlite:///{state / 'queue.db'}"  # (the worker inherits these)
+    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(state)  # the store _report reads
     spec_path = _project(out)
     data_dir = _dataset(out, opts)
     submitted, spec_name, store = _submit(spec_path, out, data_dir)

@@ -9,6 +9,15 @@ from typing import Any, Iterable, Sequence
 FORMATS = ("table", "json")
 
 
+def check_format(value: str) -> str:
+    """``--format`` callback: reject an unknown format before the command does anything (exit 2)."""
+    if value not in FORMATS:
+        import typer
+
+        raise typer.BadParameter(f"expected {' or '.join(FORMATS)}, got {value!r}")
+    return value
+
+
 def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: str = "table", *,
          columns: Iterable[str] | None = None, floatfmt: str = ".2f") -> None:
     """Print ``rows`` as a table (tabulate) or as JSON (a list of objects, or one object)."""

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from regseg.cli._output import check_format
+
 DB_HELP = "Queue database URL (default: $REGSEG_DB or sqlite:///<state>/queue.db)."
 FMT_HELP = "Output format: table | json."
 
@@ -29,7 +31,8 @@ def queue_cmd(
     project_dir: Optional[Path] = typer.Option(None, "--project-dir",
                                                help="Directory spec paths are confined to."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-    fmt: str = typer.Option("table", "--format", help=FMT_HELP),
+    fmt: str = typer.Option("table", "--format", help=FMT_HELP,
+                            callback=check_format),
 ) -> None:
     """Expand and validate SPECs, then queue every run in one transaction."""
     from orchestrator import queue
@@ -58,7 +61,8 @@ def status_cmd(
     sweep: Optional[int] = typer.Option(None, "--sweep", help="Only this sweep."),
     state: List[str] = typer.Option([], "--state", help="Only jobs in this state (repeatable)."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-    fmt: str = typer.Option("table", "--format", help=FMT_HELP),
+    fmt: str = typer.Option("table", "--format", help=FMT_HELP,
+                            callback=check_format),
 ) -> None:
     """List the jobs of the queue with their state, attempts, worker and exit reason."""
     from orchestrator import queue
@@ -88,7 +92,8 @@ def cancel_cmd(
     jobs: List[int] = typer.Argument(None, help="Job ids."),
     sweep: Optional[int] = typer.Option(None, "--sweep", help="Cancel every job of this sweep."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-    fmt: str = typer.Option("table", "--format", help=FMT_HELP),
+    fmt: str = typer.Option("table", "--format", help=FMT_HELP,
+                            callback=check_format),
 ) -> None:
     """Cancel queued or running jobs (running ones are stopped by their worker)."""
     from orchestrator import queue
@@ -103,7 +108,8 @@ def retry_cmd(
     jobs: List[int] = typer.Argument(None, help="Job ids (failed or cancelled)."),
     failed: bool = typer.Option(False, "--failed", help="Requeue every failed job."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-    fmt: str = typer.Option("table", "--format", help=FMT_HELP),
+    fmt: str = typer.Option("table", "--format", help=FMT_HELP,
+                            callback=check_format),
 ) -> None:
     """Requeue failed (or cancelled) jobs with a fresh attempt budget."""
     from orchestrator import queue

@@ -11,6 +11,8 @@ from typing import List, Optional
 
 import typer
 
+from regseg.cli._output import check_format
+
 _URI_HELP = ("MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
              "sqlite:///<state>/mlflow.db, state = $REGSEG_HOME or ./.regseg).")
 
@@ -29,7 +31,7 @@ def import_logs_cmd(
     experiment: Optional[str] = typer.Option(
         None, "--experiment", help="MLflow experiment (default: reference/<group>)."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_URI_HELP),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", help="table | json", callback=check_format),
 ) -> None:
     """Import the reference's training logs: one MLflow run per reference run (idempotent)."""
     from regseg.cli._output import emit

@@ -78,3 +78,24 @@ def test_demo_again_retrains_nothing_and_rewrites_the_same_report(demo):
     again = _demo(out)
     assert again["new"] == 0 and again["known"] == 8 and again["succeeded"] == 8
     assert Path(again["report"]).read_bytes() == before
+
+
+def test_demo_keeps_its_queue_and_mlflow_store_under_out(tmp_path, monkeypatch):
+    """A user's $REGSEG_DB / $MLFLOW_TRACKING_URI must not pull the demo onto a shared queue
+    (its worker would drain every job there) or another store (its report would find nothing)."""
+    from regseg.cli import _demo_run as demo_run
+
+    out = tmp_path / "demo"
+    monkeypatch.setenv("REGSEG_HOME", str(tmp_path / "home"))  # restored after the test
+    monkeypatch.setenv("REGSEG_DB", f"sqlite:///{tmp_path / 'shared_queue.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    seen = {}
+    monkeypatch.setattr(demo_run, "_dataset", lambda out, opts: out / "data" / "synthetic")
+    monkeypatch.setattr(demo_run, "_drain", lambda store, *a, **k: seen.update(
+        db=store.url, mlflow=os.environ.get("MLFLOW_TRACKING_URI")))
+    monkeypatch.setattr(demo_run, "_report", lambda out, state: (out / "AblationStudies.md", []))
+    demo_run.run_demo(demo_run.DemoOptions(out=out, quiet=True))
+    state = out.resolve() / ".regseg"
+    assert seen == {"db": f"sqlite:///{state / 'queue.db'}",
+                    "mlflow": f"sqlite:///{state / 'mlflow.db'}"}
+    assert not (tmp_path / "shared_queue.db").exists()

@@ -40,3 +40,14 @@ def test_queue_status_cancel_retry_cli(db_url: str, tmp_path: Path):
     assert "3 queued, 0 running" in table.stdout
     missing = _regseg("cancel", "99", "--db", db_url, cwd=tmp_path)
     assert missing.returncode == 1 and "unknown job id(s): [99]" in missing.stderr
+
+
+def test_unknown_format_is_rejected_before_anything_is_queued(db_url: str, tmp_path: Path):
+    (tmp_path / "experiments").mkdir()
+    spec = lr_spec(tmp_path, 2, name="fmt")
+    bad = _regseg("queue", str(spec), "--db", db_url, "--format", "yaml", cwd=tmp_path)
+    assert bad.returncode == 2 and "--format" in bad.stderr and "'yaml'" in bad.stderr
+    status = _regseg("status", "--db", db_url, "--format", "json", cwd=tmp_path)
+    assert json.loads(status.stdout)["jobs"] == []  # nothing was queued
+    bad = _regseg("status", "--db", db_url, "--format", "yaml", cwd=tmp_path)
+    assert bad.returncode == 2 and "--format" in bad.stderr

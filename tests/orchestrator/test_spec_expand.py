@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,18 @@ def test_home_and_symlink_paths_cannot_escape_the_project(project: Path, tmp_pat
     (project / "experiments" / "evil.yaml").symlink_to(home / "evil.yaml")
     with pytest.raises(SpecError, match="leaves the project directory"):
         load_spec(project / "experiments" / "evil.yaml", project_dir=project)
+
+
+def test_alias_bomb_is_rejected_quickly(project: Path):
+    # ~1 KB of nested YAML aliases expands to 10**9 nodes; the loader must not walk them all.
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path = write_spec(project, "bomb.yaml", "grid:\n  lr:\n" + "".join(
+        f"    - {{{line}}}\n" for line in levels))
+    started = time.monotonic()
+    with pytest.raises(SpecError, match=r"bomb\.yaml, line \d+: .*YAML nodes"):
+        load_spec(path, project_dir=project)
+    assert time.monotonic() - started < 10
 
 
 def test_smoke_spec_is_a_small_real_ablation():

@@ -126,6 +126,19 @@ def test_cli_import_logs_exit_code_2_on_a_malformed_file(tmp_path, store_uri):
     assert row["status"] == "imported" and round(row["best_mIoU_reduced"], 2) == 75.75
 
 
+def test_cli_import_logs_rejects_an_unknown_format_before_importing(store_uri):
+    from mlflow.tracking import MlflowClient
+    from typer.testing import CliRunner
+
+    from regseg.cli import app
+
+    res = CliRunner().invoke(app, ["import-logs", str(EXP43), "--tracking-uri", store_uri,
+                                   "--format", "yaml"])
+    assert res.exit_code == 2 and "--format" in res.output, res.output
+    names = [e.name for e in MlflowClient(tracking_uri=store_uri).search_experiments()]
+    assert not [n for n in names if n.startswith("reference/")]  # nothing was imported
+
+
 def test_a_renamed_copy_is_recognised_as_already_imported(imported_store, tmp_path):
     uri, results = imported_store
     copy = tmp_path / "renamed_ddrnet_log.txt"
