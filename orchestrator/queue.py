@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, not_, select, update
 
 from orchestrator.errors import QueueError
 from orchestrator.schema import JOB_STATES, Job, Sweep, db_now, now_plus
@@ -210,7 +210,7 @@ def cancel(store: Store, *, job_ids: Iterable[int] = (), sweep_id: int | None = 
     where = _selection(job_ids, sweep_id)
     stmt = (update(Job).where(where, Job.state.in_(("queued", "running")))
             .values(state="cancelled", finished_at=db_now(), updated_at=db_now(),
-                    lease_expires_at=None, exit_reason="cancelled")
+                    exit_reason="cancelled")
             .returning(Job.id).execution_options(synchronize_session=False))
     with store.session_scope() as session:
         _require_existing(session, job_ids, sweep_id)
@@ -224,13 +224,33 @@ def retry(store: Store, *, job_ids: Iterable[int] = (), failed: bool = False) ->
         raise QueueError("retry: expected job ids or --failed, got neither")
     states = ("failed", "cancelled") if job_ids else ("failed",)
     where = Job.id.in_(job_ids) if job_ids else Job.state == "failed"
-    stmt = (update(Job).where(where, Job.state.in_(states))
+    # A cancelled running job stays held by its worker (worker_id + lease) until that worker has
+    # stopped it (release) or the lease has run out; requeueing it earlier could let a second
+    # worker run it while the first is still stopping it.
+    held = and_(Job.state == "cancelled", Job.worker_id.is_not(None),
+                Job.lease_expires_at.is_not(None), Job.lease_expires_at >= db_now())
+    stmt = (update(Job).where(where, Job.state.in_(states), not_(held))
             .values(state="queued", attempts=0, worker_id=None, lease_expires_at=None,
                     finished_at=None, updated_at=db_now())
             .returning(Job.id).execution_options(synchronize_session=False))
     with store.session_scope() as session:
         _require_existing(session, job_ids, None)
+        busy = session.execute(select(Job.id, Job.worker_id).where(where, held)).all()
+        if busy and job_ids:
+            raise QueueError("retry: " + ", ".join(f"job {i} is still being stopped by worker {w}"
+                                                   for i, w in busy)
+                             + "; retry once it has stopped (at most one lease)")
         return sorted(session.execute(stmt).scalars())
+
+
+def release(store: Store, job_id: int, worker_id: str) -> bool:
+    """The worker has stopped its cancelled job: drop its hold so `retry` may requeue it."""
+    stmt = (update(Job).where(Job.id == job_id, Job.worker_id == worker_id,
+                              Job.state == "cancelled")
+            .values(worker_id=None, lease_expires_at=None, updated_at=db_now())
+            .execution_options(synchronize_session=False))
+    with store.session_scope() as session:
+        return session.execute(stmt).rowcount == 1
 
 
 def _selection(job_ids: Iterable[int], sweep_id: int | None) -> Any:

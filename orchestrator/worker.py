@@ -346,8 +346,8 @@ class Worker:
 
     def _record_outcome(self, running: _Running, rc: int, job_dir: Path, run_id: str | None) -> None:
         job, wid = running.job, running.worker_id
-        if running.lost:
-            state = self._current_state(job.id)
+        if running.lost:  # the job is stopped: release a cancelled job's hold (see queue.retry)
+            state, _ = self._current_state(job.id), queue.release(self.store, job.id, wid)
             outcome = f"lost ({state})"  # closed unless another attempt will resume the run
             self._finish_tracking(run_id, {"cancelled": "KILLED", "failed": "FAILED"}.get(state), None, job_dir)
         elif rc == 0:

@@ -186,6 +186,26 @@ def test_cancel_and_retry(db_url: str, project: Path):
         queue.retry(store)
 
 
+def test_a_cancelled_running_job_is_not_retried_while_its_worker_still_holds_it(
+        db_url: str, project: Path):
+    store = open_store(db_url)
+    queue.submit(store, [_batch(project, 2)])
+    a = queue.claim(store, "host-a", lease_seconds=30)
+    assert queue.cancel(store, job_ids=[a.id]) == [a.id]
+    with pytest.raises(QueueError, match=f"job {a.id} is still being stopped by worker host-a"):
+        queue.retry(store, job_ids=[a.id])
+    assert not queue.release(store, a.id, "host-b")  # only the holder releases
+    assert queue.release(store, a.id, "host-a")  # host A has stopped the job
+    assert queue.retry(store, job_ids=[a.id]) == [a.id]
+    # A holder that died: its lease runs out, then the job may be retried.
+    b = queue.claim(store, "host-b", lease_seconds=0.5)
+    assert b is not None and queue.cancel(store, job_ids=[b.id]) == [b.id]
+    with pytest.raises(QueueError, match="still being stopped"):
+        queue.retry(store, job_ids=[b.id])
+    time.sleep(1.2)
+    assert queue.retry(store, job_ids=[b.id]) == [b.id]
+
+
 def test_status_rejects_an_unknown_state_filter(db_url: str, project: Path):
     store = open_store(db_url)
     queue.submit(store, [_batch(project, 2)])

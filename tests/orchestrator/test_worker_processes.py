@@ -141,7 +141,9 @@ def test_cancel_stops_a_running_job(db_url: str, project: Path, tmp_path: Path):
     assert int(ckpt.read_text()) == step  # the job process is gone
     w.send_signal(signal.SIGTERM)
     assert w.wait(timeout=30) == 0
-    assert queue.jobs(open_store(db_url))[0]["state"] == "cancelled"
+    row = queue.jobs(open_store(db_url))[0]
+    assert row["state"] == "cancelled" and row["worker_id"] is None  # stopped: hold released
+    assert queue.retry(open_store(db_url), job_ids=[job_id]) == [job_id]
 
 
 def test_gpu_slots_pin_one_gpu_per_job_and_run_side_by_side(db_url: str, project: Path,
