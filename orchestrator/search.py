@@ -171,8 +171,7 @@ class Search:
                   spec_name=self.spec.name, group=self.spec.group)
         queue.submit(self.store, [(self.spec, [run])])
         # A point sampled before (same hash) reuses its job: no retraining, same result.
-        [job] = [j for j in queue.jobs(self.store) if j["run_hash"] == run.run_hash][:1]
-        return int(job["id"])
+        return next(int(j["id"]) for j in queue.jobs(self.store) if j["run_hash"] == run.run_hash)
 
     def drive(self, *, trials: int, parallel: int, wait: bool = True,
               poll_seconds: float = 2.0, on_poll: Callable[[], None] | None = None) -> None:

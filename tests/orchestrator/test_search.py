@@ -17,29 +17,19 @@ from orchestrator.errors import SpecError
 from orchestrator.search import Search, parse_param
 from orchestrator.store import open_store
 
-TINY = """name: tiny
-group: tiny
-base:
-  dataset_name: synthetic
-  dataset_dir: data/synthetic
-  model_name: exp48_decoder14
-  epochs: 1
-  batch_size: 4
-  warmup_iters: 2
-  mixed_precision: false
-  aug_mode: baseline
-  class_uniform_pct: 0.0
-  train_min_size: 64
-  train_max_size: 128
-  train_crop_size: [64, 128]
-  val_input_size: 64
-  val_label_size: 64
-  num_workers: 0
-  max_eval: 4
-  eval_every: 1
-  eval_last_k_epochs: 0
-  save_every_k_epochs: 0
-"""
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _tiny_spec() -> str:
+    """The shipped smoke setting as a one-run spec (no grid, one seed), trained for 1 epoch."""
+    import yaml
+
+    smoke = yaml.safe_load((ROOT / "experiments" / "smoke.yaml").read_text())
+    base = {**smoke["base"], "model_name": "exp48_decoder14", "epochs": 1, "max_eval": 4}
+    return yaml.safe_dump({"name": "tiny", "group": "tiny", "base": base})
+
+
+TINY = _tiny_spec()
 
 
 def test_parse_param_kinds_and_errors():
