@@ -3,9 +3,13 @@
 Layout written (docs/CONTRACTS.md): experiment ``reference/<group>`` unless an experiment is
 given; tags ``regseg.source=reference``, ``regseg.reference_file``, ``regseg.reference_run``,
 ``regseg.group``, ``regseg.model``, ``regseg.config_label``, ``regseg.seed`` and
-``regseg.import_hash`` (sha256 of the run number and the run's own lines, header included:
-re-importing a run whose hash is already in the target experiment is skipped, whatever the
-file is called now); params = the flattened
+``regseg.import_hash`` (sha256 of the run number and the run's own lines, header included),
+``regseg.reference_file_sha256`` (sha256 of the whole log file) and ``regseg.groups`` (every
+group the run was imported under, comma-separated, sorted). A reference run is identified by
+its import hash across the whole store: re-importing it under the same group is ``skipped``;
+importing the same bytes from another folder (the reference ships exp43_decoder14's log in
+both the backbone and the decoder folder) adds that group to ``regseg.groups`` of the one
+existing run (``linked``) instead of creating a second run. Params = the flattened
 ``TrainConfig.from_reference`` (lists as JSON) plus model facts when the zoo can compute them;
 metrics per evaluated epoch with ``step = epoch`` (``loss`` on every epoch; ``mIoU``,
 ``mIoU_reduced`` recomputed from the per-class IoU, ``pixel_accuracy``, ``iou/<class>``) and
@@ -17,6 +21,7 @@ a failure while writing one file deletes the runs already written for that file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -59,7 +64,8 @@ _BATCH = 1000  # MLflow's log_batch limit on metrics per call
 
 @dataclass(frozen=True)
 class ImportedRun:
-    """Outcome for one reference run: ``status`` is ``imported`` or ``skipped`` (already there)."""
+    """Outcome for one reference run: ``status`` is ``imported``, ``skipped`` (already there
+    under this group) or ``linked`` (already there under another group; this one was added)."""
 
     file: str
     run: int
@@ -168,9 +174,19 @@ class _Planned:
     metrics: list[tuple[str, float, int]]
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of the file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def plan_file(path: Path, *, experiment: str | None = None) -> list[_Planned]:
     """Parse one file and build everything to write for it (raises before any write)."""
     group = resolve_group(path, experiment)
+    file_hash = file_sha256(path)
     planned = []
     for run in parse_log(path):
         params, extra = config_params(run.header)
@@ -181,6 +197,7 @@ def plan_file(path: Path, *, experiment: str | None = None) -> list[_Planned]:
         tags = {
             "regseg.source": "reference", "regseg.group": group, "regseg.model": model,
             "regseg.reference_file": path.name, "regseg.reference_run": str(run.run),
+            "regseg.reference_file_sha256": file_hash, "regseg.groups": group,
             "regseg.config_label": config_label(params), "regseg.import_hash": run.digest,
             "regseg.seed": params.get("seed", str(run.header.get("RNG_seed", 0))),
             "mlflow.runName": f"{path.stem}#run{run.run}", **extra,
@@ -190,18 +207,36 @@ def plan_file(path: Path, *, experiment: str | None = None) -> list[_Planned]:
     return planned
 
 
-def _existing_hashes(client, experiment_id: str) -> dict[str, str]:
-    hashes: dict[str, str] = {}
-    token = None
+def _all_experiment_ids(client) -> list[str]:
+    from mlflow.entities import ViewType
+
+    ids, token = [], None
     while True:
-        page = client.search_runs([experiment_id], "tags.`regseg.source` = 'reference'",
-                                  max_results=1000, page_token=token)
-        for r in page:
-            if "regseg.import_hash" in r.data.tags:
-                hashes[r.data.tags["regseg.import_hash"]] = r.info.run_id
+        page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000,
+                                         page_token=token)
+        ids += [e.experiment_id for e in page]
         token = page.token
         if not token:
-            return hashes
+            return ids
+
+
+def find_imported(client, digest: str):
+    """The store's run carrying import hash ``digest`` (any experiment), else None. The oldest
+    wins if an older version of this code left duplicates."""
+    ids = _all_experiment_ids(client)
+    flt = f"tags.`regseg.import_hash` = '{digest}'"
+    found = []
+    for i in range(0, len(ids), 100):  # search_runs takes a bounded list of experiments
+        found += client.search_runs(ids[i:i + 100], flt, max_results=1000)
+    found.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
+    return found[0] if found else None
+
+
+def groups_of(run) -> list[str]:
+    """Groups a stored reference run belongs to (``regseg.groups``, else ``regseg.group``)."""
+    tags = run.data.tags
+    raw = tags.get("regseg.groups") or tags.get("regseg.group", "")
+    return sorted({g for g in raw.split(",") if g})
 
 
 def _write(client, experiment_id: str, item: _Planned) -> str:
@@ -245,19 +280,32 @@ def import_logs(paths: Iterable[str | Path], *, experiment: str | None = None,
     return results
 
 
+def _place(client, item: _Planned) -> tuple[str, str, str | None]:
+    """(run id, status, previous ``regseg.groups`` when linked) for one planned run."""
+    existing = find_imported(client, item.tags["regseg.import_hash"])
+    if existing is None:
+        exp = client.get_experiment_by_name(item.experiment)
+        exp_id = exp.experiment_id if exp else client.create_experiment(item.experiment)
+        return _write(client, exp_id, item), "imported", None
+    groups = groups_of(existing)
+    if item.group in groups:
+        return existing.info.run_id, "skipped", None
+    previous = existing.data.tags.get("regseg.groups") or ",".join(groups)
+    client.set_tag(existing.info.run_id, "regseg.groups", ",".join(sorted({*groups, item.group})))
+    return existing.info.run_id, "linked", previous
+
+
 def _import_file(client, planned: list[_Planned], path: Path) -> list[ImportedRun]:
     out: list[ImportedRun] = []
     written: list[str] = []
+    linked: list[tuple[str, str]] = []
     try:
         for item in planned:
-            exp = client.get_experiment_by_name(item.experiment)
-            exp_id = exp.experiment_id if exp else client.create_experiment(item.experiment)
-            existing = _existing_hashes(client, exp_id)
-            digest = item.tags["regseg.import_hash"]
-            status = "skipped" if digest in existing else "imported"
-            run_id = existing.get(digest) or _write(client, exp_id, item)
+            run_id, status, previous = _place(client, item)
             if status == "imported":
                 written.append(run_id)
+            elif status == "linked":
+                linked.append((run_id, previous))
             best = {k: v for k, v, _ in item.metrics if k.startswith("best_mIoU")}
             out.append(ImportedRun(path.name, item.run.run, item.group, item.experiment,
                                    run_id, status, best.get("best_mIoU"),
@@ -265,9 +313,11 @@ def _import_file(client, planned: list[_Planned], path: Path) -> list[ImportedRu
     except Exception:
         for run_id in written:  # all of a file or nothing of it
             client.delete_run(run_id)
+        for run_id, previous in linked:
+            client.set_tag(run_id, "regseg.groups", previous)
         raise
     return out
 
 
-__all__ = ["ImportedRun", "LogFormatError", "discover", "import_logs", "plan_file",
-           "resolve_group", "run_metrics"]
+__all__ = ["ImportedRun", "LogFormatError", "discover", "file_sha256", "find_imported",
+           "groups_of", "import_logs", "plan_file", "resolve_group", "run_metrics"]

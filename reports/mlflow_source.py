@@ -2,7 +2,9 @@
 
 Columns (stable names, percent for IoU-like values):
 ``run_id, experiment, group, model, config_label, source, seed, reference_file,
-reference_run, status`` (from tags / run info), ``best_mIoU, best_mIoU_reduced, best_epoch,
+reference_run, status`` (from tags / run info), ``groups`` (every group the run belongs
+to, comma-separated: ``regseg.groups``, else the group), the provenance columns of
+:data:`PROVENANCE_COLUMNS` (tag values, "" when absent), ``best_mIoU, best_mIoU_reduced, best_epoch,
 last_mIoU, last_mIoU_reduced`` (metrics; ``last_*`` is the value at the highest step),
 ``model_params, model_gflops, model_field_of_view`` (float, from params) and ``param.<name>``
 for every other logged param (strings as logged). Rows are sorted by (group, config_label,
@@ -20,12 +22,23 @@ TAG_COLUMNS = {
     "source": "regseg.source", "seed": "regseg.seed", "reference_file": "regseg.reference_file",
     "reference_run": "regseg.reference_run",
 }
+#: Provenance columns -> tag (regseg.provenance.TAGS plus the spec and the reference file).
+PROVENANCE_COLUMNS = {
+    "git_commit": "regseg.git_commit", "git_dirty": "regseg.provenance.git_dirty",
+    "python": "regseg.provenance.python", "torch": "regseg.provenance.torch",
+    "cuda": "regseg.provenance.cuda", "cudnn": "regseg.provenance.cudnn",
+    "gpu": "regseg.provenance.gpu",
+    "dataset_fingerprint": "regseg.provenance.dataset_fingerprint",
+    "spec_hash": "regseg.spec_hash", "reference_file_sha256": "regseg.reference_file_sha256",
+    "device": "regseg.device",
+}
 METRIC_COLUMNS = {
     "best_mIoU": "best_mIoU", "best_mIoU_reduced": "best_mIoU_reduced",
     "best_epoch": "best_epoch", "last_mIoU": "mIoU", "last_mIoU_reduced": "mIoU_reduced",
 }
 FACT_COLUMNS = ("model_params", "model_gflops", "model_field_of_view")
-BASE_COLUMNS = ("run_id", "experiment", "status", *TAG_COLUMNS, *METRIC_COLUMNS, *FACT_COLUMNS)
+BASE_COLUMNS = ("run_id", "experiment", "status", *TAG_COLUMNS, "groups", *PROVENANCE_COLUMNS,
+                *METRIC_COLUMNS, *FACT_COLUMNS)
 
 
 def _float(value: Any) -> float | None:
@@ -48,6 +61,10 @@ def run_record(run, experiment_name: str) -> dict[str, Any]:
         row["group"] = experiment_name.rsplit("/", 1)[-1]
     if not row["config_label"]:
         row["config_label"] = f"model_name={row['model']}" if row["model"] else row["run_id"]
+    extra = [g for g in tags.get("regseg.groups", "").split(",") if g]
+    row["groups"] = ",".join(sorted({row["group"], *extra}))
+    for col, tag in PROVENANCE_COLUMNS.items():
+        row[col] = tags.get(tag, "")
     for col, key in METRIC_COLUMNS.items():
         row[col] = metrics.get(key)
     for col in FACT_COLUMNS:
@@ -87,6 +104,30 @@ def _experiments(client, names: list[str] | None):
             known = sorted(e.name for e in client.search_experiments(max_results=1000))
             raise ReportError(f"report: unknown experiment {name!r}; known: {', '.join(known) or 'none'}")
         out.append(exp)
+    return out
+
+
+def member_groups(record: dict[str, Any]) -> list[str]:
+    """Groups a run record belongs to (``groups`` column, else its ``group``)."""
+    raw = record.get("groups")
+    found = [g for g in raw.split(",") if g] if isinstance(raw, str) else []
+    return found or [str(record["group"])]
+
+
+def load_histories(run_ids: Iterable[str], key: str, *, tracking_uri: str | None = None
+                   ) -> dict[str, list[tuple[int, float]]]:
+    """``{run_id: [(step, value), ...]}`` of metric ``key`` (sorted by step; the latest value
+    per step wins), through the MLflow API; runs without the metric map to []."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    out: dict[str, list[tuple[int, float]]] = {}
+    for run_id in run_ids:
+        by_step: dict[int, tuple[int, float]] = {}
+        for m in client.get_metric_history(run_id, key):
+            if m.step not in by_step or m.timestamp >= by_step[m.step][0]:
+                by_step[m.step] = (m.timestamp, m.value)
+        out[run_id] = [(step, v) for step, (_, v) in sorted(by_step.items())]
     return out
 
 

@@ -1,9 +1,9 @@
 """Runs DataFrame -> report tables (one or two per group), in the paper's shapes.
 
 Each row of a table aggregates the runs mapped to one key: ``mean ± std (n)`` of the chosen
-statistic (the best-epoch or the last-epoch value of mIoU or mIoU^R, percent), the mean
-last-epoch value, and the difference from the group's baseline row with a Welch t-test p-value
-when both rows have n >= 2. Rows are sorted by mean descending, ties by key; runs inside a row
+statistic (the best-epoch or the last-epoch value of mIoU or mIoU^R, percent), its 95% t
+interval, the mean last-epoch value, and the comparison with the table's baseline row
+(reports.statistics: Welch p, Holm-adjusted over the table, Hedges' g, seeds needed, verdict). Rows are sorted by mean descending, ties by key; runs inside a row
 by (reference run, seed, run id). Every row keeps its MLflow run ids for the appendix.
 """
 
@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from reports.errors import ReportError
+from reports.mlflow_source import member_groups
 from reports.shapes import KEYS, SOURCES, TableShape, shape_for, SHAPES
-from reports.stats import DASH, Summary, fmt_delta, fmt_float, fmt_p, welch_p
+from reports.statistics import Comparison, compare_to_baseline, family_note, t_interval
+from reports.stats import DASH, Summary, fmt_delta, fmt_float, fmt_p
 
 METRICS = {  # name -> (best column, last column, label)
     "miou": ("best_mIoU", "last_mIoU", "mIoU"),
@@ -34,6 +36,8 @@ class Row:
     delta: float | None = None
     p: float | None = None
     is_baseline: bool = False
+    comparison: Comparison | None = None
+    ci: tuple[float, float] | None = None
 
     @property
     def rep(self) -> dict[str, Any]:
@@ -68,7 +72,7 @@ def _run_order(run: dict[str, Any]) -> tuple:
 
 def runs_for(records: list[dict[str, Any]], shape: TableShape, group: str) -> list[dict[str, Any]]:
     """Run records of ``group`` plus the runs ``shape`` borrows from other groups."""
-    own = [r for r in records if r["group"] == group]
+    own = [r for r in records if group in member_groups(r)]
     seen = {r["run_id"] for r in own}
     for other, pattern in shape.borrow:
         own += [r for r in records if r["group"] == other and r["run_id"] not in seen
@@ -97,20 +101,52 @@ def build_rows(runs: list[dict[str, Any]], *, key: Callable, metric: str, stat: 
     base = next((r for r in rows if baseline and (r.key == baseline
                                                   or fnmatch.fnmatchcase(r.key, baseline))),
                 min(rows, key=lambda r: r.key) if rows else None)
-    for row in rows:
+    comparisons = compare_to_baseline([r.values for r in rows], rows.index(base)) if rows else []
+    for row, comparison in zip(rows, comparisons):
         row.is_baseline = row is base
+        row.ci = t_interval(row.values)
+        row.comparison = comparison
         if row is not base and base.main.mean is not None and row.main.mean is not None:
             row.delta = row.main.mean - base.main.mean
-            row.p = welch_p(row.values, base.values)
+            row.p = comparison.p
     return rows
 
 
+def fmt_ci(ci: tuple[float, float] | None) -> str:
+    return DASH if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def fmt_g(row: Row) -> str:
+    return DASH if row.comparison is None else fmt_float(row.comparison.hedges_g)
+
+
+def verdict(row: Row) -> str:
+    return "baseline" if row.is_baseline else (row.comparison.verdict if row.comparison else DASH)
+
+
+def holm_header(rows: list[Row]) -> str:
+    return f"p (Holm, k={n_tests(rows)})"
+
+
+def n_tests(rows: list[Row]) -> int:
+    return sum(1 for r in rows if r.comparison is not None and r.comparison.p is not None)
+
+
+def stats_notes(rows: list[Row]) -> list[str]:
+    return [family_note(n_tests(rows))] if any(r.comparison for r in rows) else []
+
+
 def _record(group: str, shape: TableShape, row: Row, metric: str, stat: str) -> dict[str, Any]:
+    c = row.comparison
     return {"group": group, "table": shape.name, "key": row.key,
             "config_label": row.rep.get("config_label"), "model": row.rep.get("model"),
             "metric": metric, "stat": stat, "mean": row.main.mean, "std": row.main.std,
-            "n": row.main.n, "last_mean": row.last.mean, "delta": row.delta, "p_value": row.p,
-            "baseline": row.is_baseline, "run_ids": ";".join(row.run_ids)}
+            "n": row.main.n, "ci_low": row.ci[0] if row.ci else None,
+            "ci_high": row.ci[1] if row.ci else None, "last_mean": row.last.mean,
+            "delta": row.delta, "p_value": row.p, "p_holm": c.p_holm if c else None,
+            "hedges_g": c.hedges_g if c else None, "seeds_needed": c.seeds_needed if c else None,
+            "verdict": verdict(row), "baseline": row.is_baseline,
+            "run_ids": ";".join(row.run_ids)}
 
 
 def _delta_header(rows: list[Row]) -> str:
@@ -120,20 +156,25 @@ def _delta_header(rows: list[Row]) -> str:
 
 def _rows_table(group, shape, rows, metric, stat, *, title=None) -> Table:
     label = METRICS[metric][2]
-    headers = [h for h, _ in shape.columns] + [f"{label} ({stat} epoch)", f"{label} last epoch",
-                                               _delta_header(rows), "p (Welch)"]
+    headers = [h for h, _ in shape.columns] + [f"{label} ({stat} epoch)", "95% CI",
+                                               f"{label} last epoch", _delta_header(rows),
+                                               "p (Welch)", holm_header(rows), "Hedges' g",
+                                               "verdict"]
     show_paper = shape.published is not None and metric == shape.metric
     if show_paper:
         headers.append(f"paper {label}")
     cells = []
     for row in rows:
         line = [SOURCES[src](row.key, row.rep) for _, src in shape.columns]
-        line += [row.main.cell(), fmt_float(row.last.mean),
-                 "baseline" if row.is_baseline else fmt_delta(row.delta), fmt_p(row.p)]
+        line += [row.main.cell(), fmt_ci(row.ci), fmt_float(row.last.mean),
+                 "baseline" if row.is_baseline else fmt_delta(row.delta), fmt_p(row.p),
+                 fmt_p(row.comparison.p_holm if row.comparison else None), fmt_g(row),
+                 verdict(row)]
         if show_paper:
             line.append(fmt_float(shape.published.get(row.key)))
         cells.append(line)
-    notes = [f"paper values: {shape.published_source}"] if show_paper else []
+    notes = stats_notes(rows)
+    notes += [f"paper values: {shape.published_source}"] if show_paper else []
     return Table(group, title or shape.title, headers, cells, notes,
                  [(f"{group} / {r.key}", r.run_ids) for r in rows],
                  [_record(group, shape, r, metric, stat) for r in rows])
@@ -172,11 +213,15 @@ def _per_run_table(group, shape, runs, metric, stat) -> list[Table]:
         [f"{label} last epoch (mean)"] + [fmt_float(r.last.mean) for r in rows],
         [_delta_header(rows)] + ["baseline" if r.is_baseline else fmt_delta(r.delta) for r in rows],
         ["p (Welch)"] + [fmt_p(r.p) for r in rows],
+        [holm_header(rows)] + [fmt_p(r.comparison.p_holm if r.comparison else None) for r in rows],
+        ["Hedges' g"] + [fmt_g(r) for r in rows],
+        ["95% CI"] + [fmt_ci(r.ci) for r in rows],
+        ["verdict"] + [verdict(r) for r in rows],
         ["params"] + [SOURCES["params"](r.key, r.rep) for r in rows],
         ["GFLOPs"] + [SOURCES["gflops"](r.key, r.rep) for r in rows],
     ]
     table = Table(group, f"{shape.title}: {label} ({stat} epoch) per run", ["run"] + names, cells,
-                  [], [(f"{group} / {r.key}", r.run_ids) for r in rows],
+                  stats_notes(rows), [(f"{group} / {r.key}", r.run_ids) for r in rows],
                   [_record(group, shape, r, metric, stat) for r in rows])
     return [table]
 
@@ -206,7 +251,8 @@ def build_tables(df, *, metric: str | None = None, stat: str = "best") -> list[T
         raise ReportError(f"report: --stat must be one of {', '.join(STATS)}, got {stat!r}")
     tables: list[Table] = []
     records = df.to_dict("records")
-    for group in group_order(sorted(set(df["group"]))):
+    groups = {g for rec in records for g in member_groups(rec)}
+    for group in group_order(sorted(groups)):
         shape = shape_for(group)
         runs = runs_for(records, shape, group)
         tables += LAYOUTS[shape.layout](group, shape, runs, metric or shape.metric, stat)

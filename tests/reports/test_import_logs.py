@@ -145,3 +145,36 @@ def test_a_renamed_copy_is_recognised_as_already_imported(imported_store, tmp_pa
     shutil.copy(DDRNET, copy)
     again = import_logs([copy], tracking_uri=uri, experiment="reference/ddrnet_comparison")
     assert [r.status for r in again] == ["skipped"] * 3
+
+
+def test_import_records_the_log_file_name_and_sha256(imported_store):
+    import hashlib
+
+    uri, _ = imported_store
+    for run in _runs(uri):
+        name = run.data.tags["regseg.reference_file"]
+        expected = hashlib.sha256((LEGACY / name).read_bytes()).hexdigest()
+        assert run.data.tags["regseg.reference_file_sha256"] == expected
+
+
+def test_the_same_log_in_two_folders_is_one_run_in_both_groups(tmp_path, store_uri):
+    """Issue 15: the reference ships exp43_decoder14's log byte for byte under the backbone and
+    the decoder folder; both groups show it, as one run, so n counts it once."""
+    from reports.report import build_report
+
+    folders = [tmp_path / "backbone_ablation_studies", tmp_path / "decoder_ablation_studies"]
+    for folder in folders:
+        folder.mkdir()
+        shutil.copy(EXP43, folder / EXP43.name)
+    first = import_logs([folders[0]], tracking_uri=store_uri)
+    second = import_logs([folders[1]], tracking_uri=store_uri)
+    assert [r.status for r in first] == ["imported"] and [r.status for r in second] == ["linked"]
+    assert first[0].run_id == second[0].run_id
+    (run,) = _runs(store_uri)
+    assert run.data.tags["regseg.groups"] == "backbone,decoder"
+    assert [r.status for r in import_logs(folders, tracking_uri=store_uri)] == ["skipped"] * 2
+    assert len(_runs(store_uri)) == 1
+    rows = build_report(tracking_uri=store_uri).rows
+    exp43 = [(r["group"], r["key"], r["n"], r["run_ids"]) for r in rows]
+    assert exp43 == [("backbone", "exp43", 1, run.info.run_id),
+                     ("decoder", "decoder14", 1, run.info.run_id)]
