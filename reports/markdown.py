@@ -1,13 +1,15 @@
 """Tables -> AblationStudies.md (GitHub markdown via tabulate), byte-deterministic.
 
 No timestamps, no hosts, no absolute paths: the same runs give the same bytes. The appendix
-maps every table row to its MLflow run ids.
+gives every table row a provenance certificate (reports.certificates): its MLflow run ids,
+commit, spec hash, dataset fingerprint and environment, with warnings per table.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
+from reports.certificates import HEADERS, certify, warnings_for
 from reports.tables import Table
 
 INTRO = (
@@ -32,21 +34,31 @@ def _table_md(table: Table) -> str:
     return "\n".join(parts)
 
 
-def _appendix(tables: Sequence[Table]) -> str:
+def _appendix(tables: Sequence[Table], runs_by_id: Mapping[str, Mapping[str, Any]]) -> str:
     from tabulate import tabulate
 
-    rows = []
+    parts = ["## Appendix: provenance of each row", "",
+             "Code is the git commit (+dirty: uncommitted changes) or, for imported reference "
+             "runs, the log file and its sha256; hashes are shortened to 12 characters; "
+             "`unknown` = the runs do not carry that tag."]
     for table in tables:
-        for label, run_ids in table.trace:
-            rows.append([label, str(len(run_ids)), " ".join(f"`{r}`" for r in run_ids)])
-    body = tabulate(rows, headers=["group / row", "runs", "MLflow run ids"], tablefmt="github",
-                    disable_numparse=True)
-    return "## Appendix: MLflow runs behind each row\n\n" + body
+        if not table.trace:
+            continue
+        certificates = [certify(label, ids, runs_by_id) for label, ids in table.trace]
+        parts += ["", f"### {table.title}", "",
+                  tabulate([c.cells() for c in certificates], headers=HEADERS,
+                           tablefmt="github", disable_numparse=True)]
+        warnings = warnings_for(certificates)
+        if warnings:
+            parts += [""] + [f"- **warning:** {w}" for w in warnings]
+    return "\n".join(parts)
 
 
 def render(tables: Sequence[Table], *, metric: str | None, stat: str, n_runs: int,
-           experiments: Sequence[str]) -> str:
-    """The whole AblationStudies.md as one string (ends with a newline)."""
+           experiments: Sequence[str],
+           runs_by_id: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The whole AblationStudies.md as one string (ends with a newline). ``runs_by_id`` (run
+    records by run id) feeds the appendix's certificates; absent runs show as unknown."""
     metric_text = metric or "per group (mIoU^R for ablations, mIoU for comparisons)"
     head = [
         "# Ablation studies",
@@ -65,4 +77,5 @@ def render(tables: Sequence[Table], *, metric: str | None, stat: str, n_runs: in
             sections.append(f"## {table.group}")
             current = table.group
         sections.append(_table_md(table))
-    return "\n".join(head) + "\n" + "\n\n".join(sections) + "\n\n" + _appendix(tables) + "\n"
+    appendix = _appendix(tables, runs_by_id or {})
+    return "\n".join(head) + "\n" + "\n\n".join(sections) + "\n\n" + appendix + "\n"

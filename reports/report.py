@@ -45,7 +45,8 @@ def report_from_frame(df, *, metric: str | None = None, stat: str = "best",
 
     tables = build_tables(df, metric=metric, stat=stat)
     md = render(tables, metric=metric, stat=stat, n_runs=len(df),
-                experiments=df["experiment"].tolist())
+                experiments=df["experiment"].tolist(),
+                runs_by_id={r["run_id"]: r for r in df.to_dict("records")})
     paths: list[Path] = []
     if plots_dir is not None:
         from reports.plots import render_plots
