@@ -16,6 +16,7 @@ import typer
 COMMAND_MODULES = (
     "models",      # models, benchmark
     "train",       # train, eval
+    "predict",     # predict
     "data",        # make-synthetic, make-half-res
     "queue",       # queue, status, cancel, retry, worker
     "search",      # search (Optuna ask/tell over the queue)
