@@ -131,16 +131,20 @@ def discover_images(inputs: Sequence[str | os.PathLike], *,
 
 
 def _unique(items: Sequence[InputImage]) -> list[InputImage]:
-    """``items`` without repeats of one file; two files with one output name are an error."""
-    seen: dict[Path, Path] = {}
+    """``items`` with each file once (its first output name); two files with one output name
+    are an error."""
+    names: dict[Path, Path] = {}
+    files: set[Path] = set()
     kept = []
     for item in items:
-        if item.name in seen:
-            if seen[item.name].resolve() != item.path.resolve():
-                raise InputImageError(f"inputs {seen[item.name]} and {item.path}: both would be "
-                                      f"written as {item.name}; give them in separate runs or "
-                                      f"from their common parent directory")
+        resolved = item.path.resolve()
+        if resolved in files:
             continue
-        seen[item.name] = item.path
+        if item.name in names:
+            raise InputImageError(f"inputs {names[item.name]} and {item.path}: both would be "
+                                  f"written as {item.name}; give them in separate runs or "
+                                  f"from their common parent directory")
+        names[item.name] = item.path
+        files.add(resolved)
         kept.append(item)
     return kept

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-COMPAT = Path(__file__).resolve().parents[1] / "data" / "compat"
-
 # exp48_decoder26 at 64x128, 16 train images in batches of 2, evaluated after each of 2 epochs.
 # No class-uniform sampling: it would write a centroid cache into the shared dataset.
 TINY = dict(
