@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from reports.tables import Table
 
-FORMATS = ("markdown", "json", "csv")
+FORMATS = ("markdown", "latex", "json", "csv")
 
 
 @dataclass
@@ -19,6 +19,13 @@ class Report:
     tables: list[Table]
     n_runs: int
     plot_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def latex(self) -> str:
+        """The tables as a LaTeX document (one booktabs table per group)."""
+        from reports.latex import render_document
+
+        return render_document(self.tables)
 
     @property
     def rows(self) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ _URI_HELP = ("MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
 
 
 def _tracking_uri(uri: str | None) -> str:
-    from orchestrator.tracking_store import configure_mlflow_env, ensure_local_store, resolve_tracking_uri
+    from orchestrator.tracking.store import configure_mlflow_env, ensure_local_store, resolve_tracking_uri
 
     configure_mlflow_env()
     resolved = resolve_tracking_uri(uri)
@@ -61,7 +61,8 @@ def report_cmd(
         None, "--metric", help="miou | miou_reduced (default: each group's own metric)."),
     stat: str = typer.Option("best", "--stat", help="best | last (epoch value per run)."),
     fmt: str = typer.Option("markdown", "--format",
-                            help="markdown (write --out) | json | csv (table rows to stdout)."),
+                            help="markdown (write --out) | latex (write --out with .tex) | "
+                                 "json | csv (table rows to stdout)."),
 ) -> None:
     """Regenerate AblationStudies.md (and plots) from MLflow runs."""
     from reports.errors import ReportError
@@ -71,14 +72,15 @@ def report_cmd(
         raise ReportError(f"report: --format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     result = build_report(tracking_uri=_tracking_uri(tracking_uri), experiments=experiment,
                           metric=metric, stat=stat, plots_dir=plots)
-    if fmt == "markdown":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(result.markdown, encoding="utf-8")
-        typer.echo(f"wrote {out} ({result.n_runs} runs, {len(result.tables)} tables)")
+    if fmt in ("markdown", "latex"):
+        target = out if fmt == "markdown" else out.with_suffix(".tex")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(result.markdown if fmt == "markdown" else result.latex, encoding="utf-8")
+        typer.echo(f"wrote {target} ({result.n_runs} runs, {len(result.tables)} tables)")
     else:
         typer.echo(result.rows_as(fmt), nl=False)
     for path in result.plot_paths:
-        typer.echo(f"wrote {path}", err=fmt != "markdown")
+        typer.echo(f"wrote {path}", err=fmt not in ("markdown", "latex"))
 
 
 def register(app: typer.Typer) -> None:
