@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "search",      # search (Optuna ask/tell over the queue)
     "tracking",    # ui
     "report",      # report, import-logs
+    "diff",        # diff (two runs: config, provenance, metrics)
     "demo",        # demo
 )
 
