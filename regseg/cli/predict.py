@@ -29,6 +29,7 @@ def predict_command(
     submission: Optional[Path] = typer.Option(
         None, "--cityscapes-submission", help="Also write labelIds PNGs for the Cityscapes "
         "benchmark server: DIR/<city>/<city>_<seq>_<frame>_leftImg8bit.png."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (1 is best on a busy CPU)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar (only on a terminal)."),
     fmt: str = typer.Option("table", "--format", callback=check_format, help="table | json"),
 ) -> None:
@@ -44,7 +45,9 @@ def predict_command(
 
     from regseg.cli._output import emit
     from regseg.predict import predict
+    from regseg.train import set_threads
 
+    set_threads(threads)
     show = progress and sys.stderr.isatty()
     columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True, disable=not show) as bar:

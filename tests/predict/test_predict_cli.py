@@ -44,7 +44,8 @@ def test_json_summary_and_table_line(trained_run, synthetic_dataset, tmp_path, m
     assert code == 0 and summary["images"] == 8 and summary["with_ground_truth"] == 8
     assert summary["images_per_s"] == pytest.approx(8 / summary["seconds"])
     code, out, _ = _run(monkeypatch, capsys, synthetic_dataset / VAL, "-m", "exp48_decoder26",
-                        "-w", trained_run.best, "-o", tmp_path / "b", "--input-size", "32", "64")
+                        "-w", trained_run.best, "-o", tmp_path / "b", "--input-size", "32", "64",
+                        "--threads", "1")
     assert code == 0 and len(out.strip().splitlines()) == 1
     assert out.startswith("8 images (8 with ground truth) in ") and "images/s" in out
 
