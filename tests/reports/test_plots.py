@@ -33,12 +33,80 @@ def test_pareto_front_is_exactly_the_non_dominated_points():
         assert (i in front) == (not dominated)
 
 
-def test_literature_file_has_sources_and_the_regseg_point():
+def test_literature_file_has_split_gpu_resolution_and_source():
     rows = read_literature()
-    regseg = next(r for r in rows if r["model"].startswith("RegSeg"))
-    assert (regseg["test_mIoU"], regseg["gflops"], regseg["params_m"]) == (78.3, 39.1, 3.34)
+    regseg = {r["split"]: r for r in rows if r["model"].startswith("RegSeg")}
+    assert (regseg["test"]["mIoU"], regseg["val"]["mIoU"]) == (78.3, 78.85)
+    assert (regseg["test"]["gflops"], regseg["test"]["params_m"]) == (39.08, 3.34)
+    assert {r["split"] for r in rows} == {"val", "test"}
     assert any(r["model"] == "DDRNet-23" for r in rows) and any(r["model"] == "DDRNet-23-slim" for r in rows)
-    assert all(r["source"].strip() for r in rows)
+    assert all(r["source"].strip() and r["split"] for r in rows)
+    assert all(r["gpu"].strip() for r in rows if r["fps"] is not None)  # a speed names its GPU
+
+
+def _label_boxes(fig):
+    from reports.labels import LABEL_GID, text_box
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [(t.get_text(), text_box(t, renderer)) for ax in fig.axes for t in ax.texts
+            if t.get_gid() == LABEL_GID]
+
+
+def _crowded_frame():
+    from reports.mlflow_source import frame_from_records
+
+    from tests.reports.test_tables import run
+
+    # ten bodies with decoder14: the same GFLOPs and params, mIoU within 0.7 points
+    bodies = ["exp30", "exp43", "exp46", "exp47", "exp48", "exp49", "exp50", "exp51", "exp52", "exp53"]
+    return frame_from_records([run("backbone", f"{b}_decoder14", 75.2 + 0.07 * i, seed=s)
+                               for i, b in enumerate(bodies) for s in (0, 1)])
+
+
+@pytest.mark.parametrize("literature", [False, True], ids=["runs", "with-literature"])
+def test_labels_never_overlap_in_the_rendered_figure(literature):
+    import matplotlib.pyplot as plt
+
+    from reports.plots import AXES, cost_figure
+
+    points = configuration_points(_crowded_frame())
+    published = read_literature() if literature else []
+    for _, fact_col, lit_col, xlabel, scale in AXES:
+        fig = cost_figure(points, published, fact_col=fact_col, lit_col=lit_col, xlabel=xlabel,
+                          ylabel="mIoU", scale=scale)
+        boxes = _label_boxes(fig)
+        assert {t for t, _ in boxes} >= {p["label"] for p in points}
+        for i, (ta, a) in enumerate(boxes):
+            for tb, b in boxes[i + 1:]:
+                assert not a.overlaps(b), (ta, tb)
+        plt.close(fig)
+
+
+def test_far_runs_keep_their_axes_and_literature_goes_to_the_overview():
+    import matplotlib.pyplot as plt
+
+    from reports.mlflow_source import frame_from_records
+    from reports.plots import cost_figure
+
+    from tests.reports.test_tables import run
+
+    smoke = frame_from_records([run("smoke", "exp48_decoder26", v, seed=i, label=f"lr={i}")
+                                for i, v in enumerate((18.0, 21.0, 24.0))])
+    fig = cost_figure(configuration_points(smoke), read_literature(), fact_col="model_gflops",
+                      lit_col="gflops", xlabel="GFLOPs", ylabel="mIoU")
+    main, overview = fig.axes
+    assert main.get_ylim()[1] < 30  # the runs (18-24) fill the main axes
+    assert "outside the runs' range" in main.get_title()
+    assert overview.get_ylim()[1] > 78  # the published points are in the overview
+    plt.close(fig)
+    near = cost_figure(configuration_points(_crowded_frame()), read_literature(),
+                       fact_col="model_gflops", lit_col="gflops", xlabel="GFLOPs", ylabel="mIoU")
+    ax = near.axes[0]  # RegSeg's published 78.3 at 39.08 GFLOPs fits next to runs at 75
+    assert ax.get_ylim()[1] < 79.5 and len(near.axes) == 2  # DDRNet-23 (143.7 GFLOPs) does not
+    assert any("RegSeg (exp48_decoder26) (test; RolandGao/RegSeg README.md)" == t.get_text()
+               for t in ax.texts)
+    plt.close(near)
 
 
 def test_plots_render_png_and_svg(imported_store, tmp_path):
