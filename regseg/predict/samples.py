@@ -110,12 +110,11 @@ class SampleImagesCallback:
         """Predict the sample images with ``model`` now and (over)write their panels."""
         start = time.perf_counter()
         was_training = model.training
-        device = next(model.parameters()).device
         try:
-            predictor = Predictor(model, device=device, amp=self.amp)
+            predictor = Predictor(model, device=next(model.parameters()).device, amp=self.amp)
             written = [self._write_one(predictor, index) for index in self.indices]
         finally:
-            model.train(was_training)
+            model.train(was_training)  # training goes on with the mode it had
         self.written, self.epoch = written, self._current_epoch
         self.last_seconds = time.perf_counter() - start
         self.total_seconds += self.last_seconds

@@ -48,7 +48,7 @@ def test_panel_holds_image_ground_truth_prediction_and_errors(trained_run):
         assert {tuple(c) for c in prediction.reshape(-1, 3)} <= colours
 
 
-def test_a_call_restores_the_train_mode_and_predicts_like_the_model(trained_run):
+def test_a_call_keeps_the_train_mode_and_predicts_like_the_model(trained_run):
     from regseg.models import build_model
 
     samples = trained_run.samples
