@@ -170,6 +170,14 @@ def cost_figure(points, literature, *, fact_col, lit_col, xlabel, ylabel, scale=
     return fig
 
 
+def save_png(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
 def save_figure(fig, out_base: Path) -> list[Path]:
     import matplotlib
     import matplotlib.pyplot as plt

@@ -45,8 +45,11 @@ class Report:
 
 
 def report_from_frame(df, *, metric: str | None = None, stat: str = "best",
-                      plots_dir: str | Path | None = None) -> Report:
-    """Build the report from a runs DataFrame (see reports.mlflow_source)."""
+                      plots_dir: str | Path | None = None, literature: bool = False,
+                      histories: dict[str, dict[str, Any]] | None = None) -> Report:
+    """Build the report from a runs DataFrame (see reports.mlflow_source). With ``plots_dir``
+    the cost plots are written, and the per-epoch curves when ``histories`` (metric ->
+    run id -> [(epoch, value)]) is given."""
     from reports.markdown import render
     from reports.tables import build_tables
 
@@ -58,15 +61,27 @@ def report_from_frame(df, *, metric: str | None = None, stat: str = "best",
     if plots_dir is not None:
         from reports.plots import render_plots
 
-        paths = render_plots(df, plots_dir, metric=metric or "miou", stat=stat)
+        paths = render_plots(df, plots_dir, metric=metric or "miou", stat=stat,
+                             literature=literature)
+        if histories is not None:
+            from reports.curves import render_curves
+
+            paths += render_curves(df, histories, plots_dir)
     return Report(md, tables, len(df), paths)
 
 
 def build_report(*, tracking_uri: str | None = None, experiments: Sequence[str] | None = None,
                  metric: str | None = None, stat: str = "best",
-                 plots_dir: str | Path | None = None) -> Report:
-    """Read the runs from MLflow and build the report."""
-    from reports.mlflow_source import load_runs
+                 plots_dir: str | Path | None = None, literature: bool = False) -> Report:
+    """Read the runs from MLflow and build the report (metric histories only for plots)."""
+    from reports.mlflow_source import load_histories, load_runs
 
     df = load_runs(tracking_uri=tracking_uri, experiments=list(experiments or []))
-    return report_from_frame(df, metric=metric, stat=stat, plots_dir=plots_dir)
+    histories = None
+    if plots_dir is not None:
+        ids = df["run_id"].tolist()
+        reduced = load_histories(ids, "mIoU_reduced", tracking_uri=tracking_uri)
+        plain = load_histories([r for r in ids if not reduced[r]], "mIoU", tracking_uri=tracking_uri)
+        histories = {"mIoU_reduced": reduced, "mIoU": plain}
+    return report_from_frame(df, metric=metric, stat=stat, plots_dir=plots_dir,
+                             literature=literature, histories=histories)

@@ -57,6 +57,8 @@ def report_cmd(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_URI_HELP),
     out: Path = typer.Option(Path("AblationStudies.md"), "--out", help="Markdown file to write."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Directory for the plots."),
+    literature: bool = typer.Option(
+        False, "--literature", help="Add published points (reports/literature.csv) to the plots."),
     metric: Optional[str] = typer.Option(
         None, "--metric", help="miou | miou_reduced (default: each group's own metric)."),
     stat: str = typer.Option("best", "--stat", help="best | last (epoch value per run)."),
@@ -71,7 +73,7 @@ def report_cmd(
     if fmt not in FORMATS:
         raise ReportError(f"report: --format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     result = build_report(tracking_uri=_tracking_uri(tracking_uri), experiments=experiment,
-                          metric=metric, stat=stat, plots_dir=plots)
+                          metric=metric, stat=stat, plots_dir=plots, literature=literature)
     if fmt in ("markdown", "latex"):
         target = out if fmt == "markdown" else out.with_suffix(".tex")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -144,3 +144,34 @@ def test_plots_are_byte_identical_across_renders(imported_store, tmp_path):
     b = render_plots(df, tmp_path / "b")
     for pa, pb in zip(a, b):
         assert pa.read_bytes() == pb.read_bytes(), pa.name
+
+
+def test_band_is_mean_and_min_max_over_seeds():
+    from reports.curves import band
+
+    epochs, mean, low, high = band([[(0, 10.0), (1, 20.0)], [(0, 12.0), (1, 24.0), (2, 30.0)]])
+    assert epochs == [0, 1, 2] and mean == [11.0, 22.0, 30.0]
+    assert low == [10.0, 20.0, 30.0] and high == [12.0, 24.0, 30.0]
+
+
+def test_curves_per_group_from_mlflow_histories(imported_store, tmp_path):
+    import matplotlib.image as mpimg
+
+    from reports.curves import curves_figure
+    from reports.mlflow_source import load_histories, load_runs
+    from reports.report import build_report
+
+    uri, _ = imported_store
+    rep = build_report(tracking_uri=uri, plots_dir=tmp_path / "plots")
+    curve = tmp_path / "plots" / "curves_ddrnet_comparison.png"
+    assert curve in rep.plot_paths and mpimg.imread(curve)[..., :3].std() > 0.01
+    df = load_runs(tracking_uri=uri)
+    reduced = load_histories(df["run_id"].tolist(), "mIoU_reduced", tracking_uri=uri)
+    fig = curves_figure("ddrnet_comparison", df.to_dict("records"), reduced, "mIoU^R")
+    (ax,) = fig.axes
+    (line,) = ax.lines  # one configuration (ddrnet23, 3 seeds) -> one mean line and its band
+    assert line.get_label() == "ddrnet23 (n=3)" and len(ax.collections) == 1
+    ddrnet = [h for r, h in reduced.items() if h and df.set_index("run_id").loc[r, "model"] == "ddrnet23"]
+    first = min(step for step, _ in ddrnet[0])
+    assert line.get_xdata()[0] == first
+    assert line.get_ydata()[0] == pytest.approx(sum(dict(h)[first] for h in ddrnet) / 3)

@@ -53,7 +53,7 @@ def test_report_from_imported_samples_has_the_paper_numbers(imported_store, tmp_
     res = _cli("report", "--tracking-uri", uri, "--out", str(out), "--plots", str(tmp_path / "plots"))
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
-        "miou_vs_gflops.png", "miou_vs_gflops.svg", "miou_vs_params.png", "miou_vs_params.svg"]
+        "curves_ddrnet_comparison.png", "curves_decoder.png", "miou_vs_gflops.png", "miou_vs_gflops.svg", "miou_vs_params.png", "miou_vs_params.svg"]
     md = out.read_text()
     decoder_row = next(l for l in md.splitlines() if l.startswith("| decoder14"))
     assert "75.75 (n=1)" in decoder_row and "sum+3x3 conv" in decoder_row
