@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from reports.errors import ReportError
+from reports.matrix import matrix_cells
 from reports.mlflow_source import member_groups
 from reports.shapes import KEYS, SOURCES, TableShape, shape_for, SHAPES
 from reports.statistics import Comparison, compare_to_baseline, family_note, t_interval
@@ -226,9 +227,21 @@ def _per_run_table(group, shape, runs, metric, stat) -> list[Table]:
     return [table]
 
 
+def _rows_layout(group, shape, runs, metric, stat) -> list[Table]:
+    """The rows table, then the two-axis matrix when the runs vary exactly two axes."""
+    rows = build_rows(runs, key=KEYS[shape.key], metric=metric, stat=stat, baseline=shape.baseline)
+    tables = [_rows_table(group, shape, rows, metric, stat)]
+    best_col, last_col, label = METRICS[metric]
+    matrix = matrix_cells(runs, best_col if stat == "best" else last_col)
+    if matrix is not None:
+        headers, cells = matrix
+        tables.append(Table(group, f"{shape.title}: {label} ({stat} epoch), {headers[0]}",
+                            headers, cells, ["mean ± std (n) of the runs at each grid point"]))
+    return tables
+
+
 LAYOUTS = {
-    "rows": lambda g, s, runs, m, st: [_rows_table(
-        g, s, build_rows(runs, key=KEYS[s.key], metric=m, stat=st, baseline=s.baseline), m, st)],
+    "rows": _rows_layout,
     "matrix": _matrix_table,
     "per_run": _per_run_table,
 }
