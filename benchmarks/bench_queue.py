@@ -35,18 +35,19 @@ def _spec(project: Path, name: str, axes: dict[str, list]) -> Path:
 
 def _fill(url: str, project: Path, n: int, name: str) -> None:
     from orchestrator import queue
-    from orchestrator.store import open_store
+    from orchestrator.queue.store import open_store
+    from orchestrator.specs import load_and_expand
 
     lrs = [f"{0.0001 * (i + 1):.6f}" for i in range(n)]
     epochs = [int(uuid.uuid4().int % 10**6) + 1]  # a fresh run identity per measurement
     spec = _spec(project, name, {"lr": lrs, "epochs": epochs})
-    (res,) = queue.submit_specs(open_store(url), [spec], project_dir=project)
+    (res,) = queue.submit(open_store(url), load_and_expand([spec], project_dir=project))
     assert res.n_new == n, res
 
 
 def _drain(url: str, barrier, out) -> None:  # noqa: ANN001 - multiprocessing objects
     from orchestrator import queue
-    from orchestrator.store import open_store
+    from orchestrator.queue.store import open_store
 
     store = open_store(url)
     wid = f"bench-{os.getpid()}"
@@ -77,7 +78,7 @@ def claims_per_second(url: str, project: Path, n_jobs: int, n_workers: int) -> f
 def expand_and_submit(url: str, project: Path) -> tuple[float, float, int]:
     from orchestrator import queue
     from orchestrator.specs import expand, load_spec
-    from orchestrator.store import open_store
+    from orchestrator.queue.store import open_store
 
     lrs = [f"{0.0001 * (i + 1):.6f}" for i in range(100)]
     path = _spec(project, f"big_{uuid.uuid4().hex[:6]}", {"lr": lrs, "batch_size": list(range(1, 101))})
@@ -103,7 +104,7 @@ def _pg_database(admin_url: str):
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
     def drop() -> None:
-        from orchestrator.store import close_all
+        from orchestrator.queue.store import close_all
 
         close_all()
         with admin.connect() as conn:
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             url, drop = (f"sqlite:///{project / 'queue.db'}", lambda: None) if admin is None \
                 else _pg_database(admin)
             try:
-                from orchestrator.store import open_store
+                from orchestrator.queue.store import open_store
 
                 open_store(url)  # migrate once, outside the timings
                 for n in args.workers:

@@ -86,8 +86,8 @@ def main() -> None:
     parser.add_argument("--paper-images-per-s", type=float, default=25.0)
     args = parser.parse_args()
 
-    from orchestrator.tracking_server import MlflowServer
-    from orchestrator.tracking_store import configure_mlflow_env
+    from orchestrator.tracking.server import MlflowServer
+    from orchestrator.tracking.store import configure_mlflow_env
     from regseg.data.synthetic import make_synthetic
 
     configure_mlflow_env()

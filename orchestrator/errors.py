@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from regseg.errors import RegsegError
+from regseg.exit_codes import EXIT_USAGE
 
 
 class SpecError(RegsegError):
     """An ablation spec is invalid: names the file, the key path, the line (when known) and why."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class QueueError(RegsegError):

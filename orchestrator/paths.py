@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from orchestrator.uris import sqlite_url
+
 
 def state_dir() -> Path:
     """The state directory: ``$REGSEG_HOME`` or ``./.regseg`` (absolute, not created)."""
@@ -18,7 +20,7 @@ def state_dir() -> Path:
 
 def default_db_url() -> str:
     """Queue database URL: ``$REGSEG_DB`` or the embedded SQLite file ``<state>/queue.db``."""
-    return os.environ.get("REGSEG_DB") or f"sqlite:///{state_dir() / 'queue.db'}"
+    return os.environ.get("REGSEG_DB") or sqlite_url(state_dir() / "queue.db")
 
 
 def jobs_dir() -> Path:
@@ -29,9 +31,3 @@ def jobs_dir() -> Path:
 def job_dir(job_id: int) -> Path:
     return jobs_dir() / str(job_id)
 
-
-def ensure_sqlite_parent(url: str) -> None:
-    """Create the directory of a file-backed SQLite URL so the first open succeeds."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url[len(prefix):] not in ("", ":memory:"):
-        Path(url[len(prefix):]).expanduser().parent.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,8 @@
 Each Optuna trial is one queued run: ``ask`` samples values for the searched fields, the run is
 the spec's single resolved TrainConfig with those values, and it is submitted to the same queue
 workers drain (so trials use every GPU slot and survive crashes like any job). When its job
-ends, the driver reads the metric from the job's ``summary.json`` (written by the engine) and
-``tell``s the study. The study lives in real Optuna RDB storage (default
+ends, the driver reads the metric from the job's queue row (the job records its outcome through
+the queue API, so the driver can run on any host) and ``tell``s the study. The study lives in real Optuna RDB storage (default
 ``sqlite:///<state>/optuna.db``; a separate database from the queue, because both use Alembic
 version tables). The driver is stateless between calls: trial <-> job links are trial user
 attributes, so ``regseg search`` can be stopped and run again at any time.
@@ -13,7 +13,6 @@ attributes, so ``regseg search`` can be stopped and run again at any time.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +21,12 @@ from typing import Any, Callable
 from orchestrator import queue
 from orchestrator.errors import SpecError
 from orchestrator.paths import state_dir
-from orchestrator.specs import Run, expand, load_spec
+from orchestrator.queue.states import FINAL_STATES, SUCCEEDED
+from orchestrator.specs import expand, load_spec
+from orchestrator.uris import ensure_sqlite_parent, sqlite_url
 
-METRICS = ("best_mIoU", "best_mIoU_reduced")
-JOB_END_STATES = ("succeeded", "failed", "cancelled")
+#: objective metric -> the queue-row column holding the job's value of it
+METRICS = {"best_mIoU": "best_miou", "best_mIoU_reduced": "best_miou_reduced"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def parse_param(text: str) -> Param:
 
 
 def default_storage() -> str:
-    return f"sqlite:///{state_dir() / 'optuna.db'}"
+    return sqlite_url(state_dir() / "optuna.db")
 
 
 @dataclass
@@ -109,8 +110,7 @@ class Search:
         self.spec = dataclasses.replace(self.spec, name=f"{self.spec.name}-search",
                                         group=f"{self.spec.group}-search")
         storage = self.storage or default_storage()
-        if storage.startswith("sqlite:///"):
-            Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_parent(storage)
         name = self.study_name or f"regseg/{self.spec.name}"
         self.study = optuna.create_study(study_name=name, storage=storage,
                                          direction=self.direction, load_if_exists=True)
@@ -130,23 +130,15 @@ class Search:
         told = 0
         for trial in running:
             job = jobs.get(trial.user_attrs.get("job_id"))
-            if job is None or job["state"] not in JOB_END_STATES:
+            if job is None or job["state"] not in FINAL_STATES:
                 continue
-            value = self._metric(job) if job["state"] == "succeeded" else None
+            value = job[METRICS[self.metric]] if job["state"] == SUCCEEDED else None
             if value is None:
                 self.study.tell(trial.number, state=TrialState.FAIL)
             else:
                 self.study.tell(trial.number, value)
             told += 1
         return told
-
-    def _metric(self, job: dict) -> float | None:
-        path = Path(job["job_dir"] or "") / "summary.json"
-        try:
-            value = json.loads(path.read_text()).get(self.metric)
-        except (OSError, ValueError):
-            return None
-        return float(value) if isinstance(value, (int, float)) else None
 
     def ask(self, *, trials: int, parallel: int) -> int:
         """Ask new trials (up to ``trials`` in total, ``parallel`` unfinished at once) and queue
@@ -165,13 +157,11 @@ class Search:
             queued += 1
 
     def _queue_run(self, values: dict) -> int:
-        cfg = self.base.with_overrides(**values)
-        label = ",".join(f"{k}={v}" for k, v in values.items())
-        run = Run(config=cfg, run_hash=cfg.run_hash(), seed=cfg.seed, point=values, label=label,
-                  spec_name=self.spec.name, group=self.spec.group)
-        queue.submit(self.store, [(self.spec, [run])])
-        # A point sampled before (same hash) reuses its job: no retraining, same result.
-        return next(int(j["id"]) for j in queue.jobs(self.store) if j["run_hash"] == run.run_hash)
+        """Queue the spec's one run at the grid point ``values`` (expanded like any spec);
+        a point sampled before (same run hash) reuses its job: no retraining, same result."""
+        spec = dataclasses.replace(self.spec, grid={k: [v] for k, v in values.items()})
+        (result,) = queue.submit(self.store, [(spec, expand(spec))])
+        return int(result.job_ids[0])
 
     def drive(self, *, trials: int, parallel: int, wait: bool = True,
               poll_seconds: float = 2.0, on_poll: Callable[[], None] | None = None) -> None:

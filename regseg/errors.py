@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from regseg.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE
+
 
 class RegsegError(Exception):
     """Base of every error this project raises on purpose. ``exit_code`` is what the CLI exits with."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, *args: object, exit_code: int | None = None) -> None:
+        super().__init__(*args)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class ConfigError(RegsegError, ValueError):
     """A configuration value is invalid (names the field, the expected and the actual value)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class UnknownNameError(RegsegError, KeyError):
     """A name looked up in a registry does not exist; the message lists the valid names."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
@@ -31,7 +38,7 @@ class WeightsMismatchError(RegsegError):
 class DatasetError(RegsegError):
     """A dataset directory or split is missing, empty or malformed (names the path expected)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class TrainingDiverged(RegsegError):
@@ -48,4 +55,4 @@ class TrainingInterrupted(RegsegError):
     Exit status 75 (EX_TEMPFAIL): the worker requeues the job without counting a failure.
     """
 
-    exit_code = 75
+    exit_code = EXIT_INTERRUPTED

@@ -16,11 +16,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from regseg.data.labels import REDUCED_EXCLUDE as DEFAULT_EXCLUDE_CLASSES
+
 __all__ = ["ConfusionMatrix", "iou_per_class", "mean_iou", "miou_reduced", "pixel_accuracy",
            "summarize", "DEFAULT_EXCLUDE_CLASSES"]
-
-# Train ids of truck, bus, train: mIoU^R ("reduced") leaves them out (paper's ablations).
-DEFAULT_EXCLUDE_CLASSES = (14, 15, 16)
 
 
 class ConfusionMatrix:

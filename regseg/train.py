@@ -17,9 +17,10 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-__all__ = ["install_stop_handlers", "stop_on_signals", "set_threads", "run", "main", "EXIT_INTERRUPTED"]
+from regseg.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 
-EXIT_INTERRUPTED = 75
+__all__ = ["install_stop_handlers", "stop_on_signals", "set_threads", "run", "run_to_exit",
+           "main", "EXIT_INTERRUPTED"]
 
 
 def install_stop_handlers(stop: threading.Event | None = None) -> threading.Event:
@@ -86,10 +87,30 @@ def run(config_path: str | Path, out_dir: str | Path, *, overrides: dict[str, An
     return train(cfg, out_dir=out, callbacks=callbacks, stop=stop, progress=progress, cpu_amp=cpu_amp)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m regseg.train``; returns the exit status."""
+def run_to_exit(config_path: str | Path, out_dir: str | Path,
+                **kwargs: Any) -> tuple[int, dict[str, Any] | None, str | None]:
+    """The one "config -> train -> exit status" path (``python -m regseg.train`` and the queue's
+    job process): :func:`run`, then ``(status, summary, error)``. Status follows
+    regseg.exit_codes: 0 with the summary; 75 interrupted (resumable); a RegsegError's own
+    ``exit_code``; 1 for any other exception, whose traceback is printed to stderr. ``error`` is
+    one line (``TypeName: message``) for every non-zero status."""
+    import traceback
+
     from regseg.errors import RegsegError, TrainingInterrupted
 
+    try:
+        return EXIT_OK, run(config_path, out_dir, **kwargs), None
+    except TrainingInterrupted as exc:
+        return EXIT_INTERRUPTED, None, f"interrupted: {exc}"
+    except RegsegError as exc:
+        return exc.exit_code, None, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a bug or an environment failure: keep the traceback for the log
+        traceback.print_exc()
+        return EXIT_FAILURE, None, f"{type(exc).__name__}: {exc}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m regseg.train``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m regseg.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="resolved TrainConfig (.json or .yaml)")
     parser.add_argument("--out", required=True, help="run directory (checkpoints/, metrics.jsonl)")
@@ -97,16 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        with stop_on_signals() as stop:
-            summary = run(args.config, args.out, stop=stop, progress=False if args.no_progress else None,
-                          threads=args.threads)
-    except TrainingInterrupted as exc:
-        print(f"interrupted: {exc}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except RegsegError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    with stop_on_signals() as stop:
+        status, summary, error = run_to_exit(args.config, args.out, stop=stop, threads=args.threads,
+                                             progress=False if args.no_progress else None)
+    if status != EXIT_OK:
+        print(error if status == EXIT_INTERRUPTED else f"error: {error}", file=sys.stderr)
+        return status
     print(f"finished: best mIoU {summary['best_mIoU']:.2f} at epoch {summary['best_epoch']}, "
           f"mIoU_reduced {summary['best_mIoU_reduced']:.2f}")
     return 0

@@ -29,10 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from regseg.data.labels import REDUCED_EXCLUDE
 from reports.errors import LogFormatError
 
-#: Train ids excluded by the paper's 16-class mIoU^R (truck, bus, train); Cityscapes only.
-REDUCED_EXCLUDE = (14, 15, 16)
 _NAN_TOKEN = re.compile(r"\bnan\b")
 _NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)"
 

@@ -91,7 +91,7 @@ def _dataset(out: Path, opts: DemoOptions) -> Path:
 def _submit(spec_path: Path, out: Path, data_dir: Path):
     from orchestrator import queue
     from orchestrator.specs import expand, load_spec
-    from orchestrator.store import open_store
+    from orchestrator.queue.store import open_store
 
     spec = load_spec(spec_path, project_dir=out,
                      overrides={"dataset_dir": str(data_dir.relative_to(out))})

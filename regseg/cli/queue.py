@@ -36,13 +36,14 @@ def queue_cmd(
 ) -> None:
     """Expand and validate SPECs, then queue every run in one transaction."""
     from orchestrator import queue
-    from orchestrator.store import open_store
+    from orchestrator.queue.store import open_store
+    from orchestrator.specs import load_and_expand
     from regseg.cli._output import emit
     from regseg.config import parse_set
 
-    results = queue.submit_specs(open_store(db), specs, project_dir=project_dir,
-                                 overrides=parse_set(sets), force=force, priority=priority,
-                                 max_attempts=max_attempts, dry_run=dry_run)
+    batches = load_and_expand(specs, project_dir=project_dir, overrides=parse_set(sets))
+    results = queue.submit(open_store(db), batches, force=force, priority=priority,
+                           max_attempts=max_attempts, dry_run=dry_run)
     summary = [{"spec": r.spec_name, "sweep": r.sweep_id, "runs": r.n_runs, "new": r.n_new,
                 "known": r.n_known} for r in results]
     if fmt == "json":
@@ -66,19 +67,40 @@ def status_cmd(
 ) -> None:
     """List the jobs of the queue with their state, attempts, worker and exit reason."""
     from orchestrator import queue
-    from orchestrator.store import open_store
+    from orchestrator.queue.store import open_store
     from regseg.cli._output import emit
 
-    store = open_store(db)
+    store = open_store(db, create=False)
     rows = queue.jobs(store, sweep_id=sweep, states=state)
+    attempts = queue.attempts_of(store, [r["id"] for r in rows])
     if fmt == "json":
+        for row in rows:
+            row["attempt_history"] = attempts[row["id"]]
         emit({"counts": queue.counts(store, sweep_id=sweep), "jobs": rows}, fmt)
         return
-    cols = ("id", "sweep_id", "spec_name", "label", "seed", "state", "attempts", "worker_id",
-            "exit_reason")
-    emit([{c: _short(r[c]) for c in cols} for r in rows], fmt, columns=cols)
+    cols = ("id", "sweep", "spec", "label", "seed", "state", "attempts", "where",
+            "best mIoU^R", "reason")
+    emit([_status_row(r, attempts[r["id"]]) for r in rows], fmt, columns=cols)
     counts = queue.counts(store, sweep_id=sweep)
     print(", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def _status_row(row: dict, attempts: list[dict]) -> dict:
+    """One line of `regseg status`: attempts as own failures / infrastructure losses (of their
+    limits), where a running job runs (host/slot, SLURM job id), its best mIoU^R once known."""
+    where = ""
+    if row["state"] == "running" and attempts:
+        last = attempts[-1]
+        where = f"{last['host']}/{last['slot']}"
+        if last["slurm_job_id"]:
+            where += f" (slurm {last['slurm_job_id']})"
+    best = row["best_miou_reduced"]
+    return {"id": row["id"], "sweep": row["sweep_id"], "spec": row["spec_name"],
+            "label": _short(row["label"], 40), "seed": row["seed"], "state": row["state"],
+            "attempts": f"{row['attempts']}/{row['max_attempts']} own, "
+                        f"{row['lost_attempts']}/{row['max_lost_attempts']} lost",
+            "where": where, "best mIoU^R": "" if best is None else f"{best:.2f}",
+            "reason": _short(row["exit_reason"])}
 
 
 def _short(value: object, width: int = 60) -> object:
@@ -97,10 +119,10 @@ def cancel_cmd(
 ) -> None:
     """Cancel queued or running jobs (running ones are stopped by their worker)."""
     from orchestrator import queue
-    from orchestrator.store import open_store
+    from orchestrator.queue.store import open_store
     from regseg.cli._output import emit
 
-    done = queue.cancel(open_store(db), job_ids=jobs or (), sweep_id=sweep)
+    done = queue.cancel(open_store(db, create=False), job_ids=jobs or (), sweep_id=sweep)
     emit({"cancelled": len(done), "job_ids": done}, fmt)
 
 
@@ -113,10 +135,10 @@ def retry_cmd(
 ) -> None:
     """Requeue failed (or cancelled) jobs with a fresh attempt budget."""
     from orchestrator import queue
-    from orchestrator.store import open_store
+    from orchestrator.queue.store import open_store
     from regseg.cli._output import emit
 
-    done = queue.retry(open_store(db), job_ids=jobs or (), failed=failed)
+    done = queue.retry(open_store(db, create=False), job_ids=jobs or (), failed=failed)
     emit({"requeued": len(done), "job_ids": done}, fmt)
 
 
@@ -135,24 +157,38 @@ def worker_cmd(
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log to MLflow."),
     no_log_checkpoints: bool = typer.Option(
         False, "--no-log-checkpoints", help="Log only the best checkpoint's path to MLflow, "
-        "not the file (sets $REGSEG_NO_LOG_CHECKPOINTS for the jobs)."),
+        "not the file."),
+    job_command: Optional[str] = typer.Option(
+        None, "--job-command", hidden=True,
+        help="Testing only: a JSON argv template replacing the training command."),
 ) -> None:
-    """Run queued jobs: one subprocess per GPU slot (or CPU slot) at a time."""
+    """Run queued jobs: one subprocess per GPU slot (or CPU slot) at a time.
+
+    Creates the queue database when it does not exist yet. SIGTERM, Ctrl-C or SIGUSR1 (SLURM's
+    warning before a preemption) make running jobs checkpoint and go back to the queue.
+    """
+    import json
     import logging
-    import os
     import sys
 
-    if no_log_checkpoints:  # the env contract the jobs' MlflowCallback reads
-        os.environ["REGSEG_NO_LOG_CHECKPOINTS"] = "1"
-
-    from orchestrator.store import open_store
-    from orchestrator.worker import Worker, WorkerOptions, detect_slots
+    from orchestrator.errors import QueueError
+    from orchestrator.queue.store import open_store
+    from orchestrator.workers.slots import detect_slots
+    from orchestrator.workers.supervision import Worker, WorkerOptions
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    command = None
+    if job_command:
+        command = json.loads(job_command)
+        if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+            raise QueueError(f"--job-command: expected a JSON list of strings, got {job_command!r}")
     options = WorkerOptions(lease_seconds=lease_seconds, max_jobs=max_jobs,
                             exit_when_empty=exit_when_empty, poll_seconds=poll_seconds,
-                            tracking=not no_tracking, tracking_uri=tracking_uri)
-    worker = Worker(open_store(db), detect_slots(gpus, cpu_slots=cpu_slots), options)
+                            tracking=not no_tracking, tracking_uri=tracking_uri,
+                            log_checkpoints=not no_log_checkpoints,
+                            job_command=tuple(command) if command else None)
+    slots = detect_slots(gpus, cpu_slots=cpu_slots)
+    worker = Worker(open_store(db), slots, options)
     raise typer.Exit(worker.run())

@@ -34,7 +34,7 @@ def search_cmd(
     """Search TrainConfig fields with Optuna: every trial is a queued run that `regseg worker`
     trains; finished jobs are told to the study. Safe to stop and run again."""
     from orchestrator.search import Search, parse_param
-    from orchestrator.store import open_store
+    from orchestrator.queue.store import open_store
     from regseg.cli._output import emit
 
     search = Search(open_store(db), spec, [parse_param(p) for p in params], metric=metric,

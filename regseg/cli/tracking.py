@@ -21,8 +21,8 @@ def ui(
     import threading
 
     from orchestrator.errors import TrackingError
-    from orchestrator.tracking_server import MlflowServer
-    from orchestrator.tracking_store import default_artifact_root, is_remote, resolve_tracking_uri
+    from orchestrator.tracking.server import MlflowServer
+    from orchestrator.tracking.store import default_artifact_root, is_remote, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     if is_remote(uri):

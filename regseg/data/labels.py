@@ -10,6 +10,9 @@ from cityscapesscripts.helpers.labels import labels as _CS_LABELS
 
 IGNORE = 255
 
+#: Train ids the paper's 16-class mIoU^R leaves out (truck, bus, train; Cityscapes only).
+REDUCED_EXCLUDE: tuple[int, ...] = (14, 15, 16)
+
 #: The 19 Cityscapes train-id class names, index = train id.
 CITYSCAPES_CLASSES: tuple[str, ...] = tuple(
     lab.name for lab in sorted((lb for lb in _CS_LABELS if 0 <= lb.trainId < 255), key=lambda lb: lb.trainId)

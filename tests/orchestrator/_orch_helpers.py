@@ -25,18 +25,23 @@ def lr_spec(project: Path, n: int, *, name: str = "many") -> Path:
 
 def quick_job_env(tmp_path: Path, *, steps: int = 0, step_seconds: float = 0.0,
                   exit_code: int = 0, kill_self: bool = False) -> dict[str, str]:
-    """Environment for worker processes whose jobs are quick_job.py runs (a test seam)."""
+    """Environment for worker processes whose jobs are quick_job.py runs; the job command rides
+    along under QUICK_JOB_ARGV for :func:`worker_argv` (the worker itself reads no such var)."""
     argv = ["{python}", str(QUICK_JOB), "--out", "{out}", "--job-id", "{job_id}",
-            "--attempt", "{attempt}", "--ledger", str(tmp_path / "ledger.txt"),
+            "--attempt", "{attempt}", "--db", "{db}", "--worker-id", "{worker_id}",
+            "--worker-pid", "{worker_pid}", "--ledger", str(tmp_path / "ledger.txt"),
             "--steps", str(steps), "--step-seconds", str(step_seconds),
             "--exit-code", str(exit_code)] + (["--kill-self"] if kill_self else [])
     env = {k: v for k, v in os.environ.items() if k not in ("REGSEG_DB", "MLFLOW_TRACKING_URI")}
-    env.update({"REGSEG_HOME": str(tmp_path / "state"), "REGSEG_JOB_COMMAND": json.dumps(argv),
+    env.update({"REGSEG_HOME": str(tmp_path / "state"), "QUICK_JOB_ARGV": json.dumps(argv),
                 "PYTHONUNBUFFERED": "1"})
     return env
 
 
-def worker_argv(db_url: str, *, slots: int = 1, lease: float = 30, extra: tuple = ()) -> list[str]:
+def worker_argv(db_url: str, *, slots: int = 1, lease: float = 30, extra: tuple = (),
+                env: dict | None = None) -> list[str]:
+    """`regseg worker` on CPU slots; with ``env`` from :func:`quick_job_env`, running quick jobs."""
+    command = ["--job-command", env["QUICK_JOB_ARGV"]] if env and "QUICK_JOB_ARGV" in env else []
     return [sys.executable, "-m", "regseg", "worker", "--db", db_url, "--gpus", "none",
             "--cpu-slots", str(slots), "--lease-seconds", str(lease), "--poll-seconds", "0.1",
-            "--no-tracking", *extra]
+            "--no-tracking", *command, *extra]

@@ -50,7 +50,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def _close_stores() -> None:
-    from orchestrator.store import close_all
+    from orchestrator.queue.store import close_all
 
     close_all()
 

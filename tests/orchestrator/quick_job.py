@@ -2,7 +2,8 @@
 
 Resumes from ``<out>/checkpoints/last.txt`` (the step reached), appends ``<attempt> <start
 step>`` to ``<out>/resumes.txt``, writes the checkpoint after each step, exits 75 on
-SIGTERM/SIGINT, and on success appends its job id to the shared ledger (one line per run).
+SIGTERM/SIGINT, and on success appends its job id to the shared ledger (one line per run). A
+job told to fail records its error in its queue row through the queue API, as real jobs do.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator.job import EX_TEMPFAIL, die_with_parent, install_stop_handlers
+from orchestrator.workers.job import die_with_parent
+from regseg.exit_codes import EXIT_INTERRUPTED
+from regseg.train import install_stop_handlers
 
 
 def main() -> int:
@@ -23,13 +26,16 @@ def main() -> int:
     p.add_argument("--job-id", required=True)
     p.add_argument("--attempt", required=True)
     p.add_argument("--ledger", required=True)
+    p.add_argument("--db", required=True)
+    p.add_argument("--worker-id", required=True)
+    p.add_argument("--worker-pid", type=int, required=True)
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--step-seconds", type=float, default=0.0)
     p.add_argument("--exit-code", type=int, default=0)
     p.add_argument("--kill-self", action="store_true")
     args = p.parse_args()
     stop = install_stop_handlers()
-    die_with_parent()
+    die_with_parent(args.worker_pid)
     out = Path(args.out)
     ckpt = out / "checkpoints" / "last.txt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
@@ -40,12 +46,16 @@ def main() -> int:
     if args.kill_self:
         os.kill(os.getpid(), signal.SIGKILL)
     if args.exit_code:
-        print(f"orchestrator.job: failed: RuntimeError: quick job told to exit {args.exit_code}",
-              file=sys.stderr)
+        from orchestrator import queue
+        from orchestrator.queue.store import open_store
+
+        error = f"RuntimeError: quick job told to exit {args.exit_code}"
+        queue.record_result(open_store(args.db), int(args.job_id), args.worker_id, error=error)
+        print(error, file=sys.stderr)
         return args.exit_code
     for step in range(start, args.steps):
         if stop.is_set():
-            return EX_TEMPFAIL
+            return EXIT_INTERRUPTED
         time.sleep(args.step_seconds)
         tmp = ckpt.with_suffix(".tmp")
         tmp.write_text(str(step + 1))

@@ -1,4 +1,4 @@
-"""`python -m orchestrator.job` and a worker on REAL training (synthetic data, CPU)."""
+"""`python -m orchestrator.workers.job` and a worker on REAL training (synthetic data, CPU)."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ from pathlib import Path
 import pytest
 
 from orchestrator import queue
-from orchestrator.store import open_store
+from orchestrator.queue.store import open_store
 from _orch_helpers import write_spec
 
 
-def test_job_reports_errors_with_exit_1(tmp_path: Path):
+def test_job_reports_errors_with_their_exit_code(tmp_path: Path):
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"dataset_name": "synthetic", "dataset_dir": str(tmp_path / "none"),
                                "epochs": 1, "device": "cpu"}))
-    out = subprocess.run([sys.executable, "-m", "orchestrator.job", "--config", str(cfg),
+    out = subprocess.run([sys.executable, "-m", "orchestrator.workers.job", "--config", str(cfg),
                           "--out", str(tmp_path / "job")], capture_output=True, text=True,
                          timeout=300)
-    assert out.returncode == 1
-    assert "orchestrator.job: failed:" in out.stderr
+    assert out.returncode == 2  # a DatasetError: bad input (regseg.exit_codes)
+    assert "job: DatasetError:" in out.stderr
 
 
 @pytest.mark.slow
@@ -38,7 +38,7 @@ def test_worker_sigterm_checkpoints_real_training_and_resumes(synthetic_dataset:
     spec = write_spec(project, "smoke.yaml", smoke.read_text())
     db = f"sqlite:///{tmp_path / 'q.db'}"
     env_home = {"REGSEG_HOME": str(tmp_path / "state"), "REGSEG_DATA_ROOTS": str(synthetic_dataset)}
-    env = {**{k: v for k, v in os.environ.items() if k != "REGSEG_JOB_COMMAND"}, **env_home}
+    env = {**{k: v for k, v in os.environ.items() if k != "QUICK_JOB_ARGV"}, **env_home}
     sub = subprocess.run([sys.executable, "-m", "regseg", "queue", str(spec), "--db", db,
                           "--set", f"dataset_dir={synthetic_dataset}", "--set", "epochs=2",
                           "--set", "batch_size=8", "--set", "max_eval=4"],

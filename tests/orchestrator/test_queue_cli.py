@@ -48,6 +48,9 @@ def test_unknown_format_is_rejected_before_anything_is_queued(db_url: str, tmp_p
     bad = _regseg("queue", str(spec), "--db", db_url, "--format", "yaml", cwd=tmp_path)
     assert bad.returncode == 2 and "--format" in bad.stderr and "'yaml'" in bad.stderr
     status = _regseg("status", "--db", db_url, "--format", "json", cwd=tmp_path)
-    assert json.loads(status.stdout)["jobs"] == []  # nothing was queued
+    if status.returncode == 2:  # no queue was even created
+        assert "only `regseg queue` and `regseg worker` create" in status.stderr
+    else:
+        assert json.loads(status.stdout)["jobs"] == []  # nothing was queued
     bad = _regseg("status", "--db", db_url, "--format", "yaml", cwd=tmp_path)
     assert bad.returncode == 2 and "--format" in bad.stderr

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from orchestrator import queue
 from orchestrator.errors import QueueError
 from orchestrator.specs import expand, load_spec
-from orchestrator.store import open_store
+from orchestrator.queue.store import open_store
 from _orch_helpers import lr_spec
 
 
@@ -25,7 +25,7 @@ def test_schema_is_migrated_on_open_and_head_constant_matches_migrations(db_url:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from orchestrator.store import MIGRATIONS_DIR, SCHEMA_HEAD, close_all
+    from orchestrator.queue.store import MIGRATIONS_DIR, SCHEMA_HEAD, close_all
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -127,7 +127,7 @@ def test_concurrent_claims_hand_out_each_job_once(db_url: str, project: Path):
 
 def test_heartbeat_renews_and_reaper_requeues_then_fails(db_url: str, project: Path):
     store = open_store(db_url)
-    queue.submit(store, [_batch(project, 1)], max_attempts=2)
+    queue.submit(store, [_batch(project, 1)], max_attempts=1, max_lost_attempts=2)
     job = queue.claim(store, "w1", lease_seconds=0.6)
     for _ in range(3):  # heartbeats keep the lease alive past its first length
         time.sleep(0.3)
@@ -139,13 +139,18 @@ def test_heartbeat_renews_and_reaper_requeues_then_fails(db_url: str, project: P
     assert not queue.heartbeat(store, job.id, "w1", lease_seconds=5)  # lost
     assert queue.succeed(store, job.id, "w1") is None  # a stale worker cannot finish it
     (row,) = queue.jobs(store)
-    assert row["attempts"] == 1 and row["exit_reason"] == "lease expired (worker w1)"
+    # a lost worker is counted apart from the job's own failures (max_attempts=1 is untouched)
+    assert (row["attempts"], row["lost_attempts"]) == (0, 1)
+    assert row["exit_reason"] == "lease expired (worker w1)"
     again = queue.claim(store, "w2", lease_seconds=0.3)
     assert again.id == job.id and again.attempt == 2
     time.sleep(0.6)
-    assert queue.reap(store) == [(job.id, "failed")]
+    assert queue.reap(store) == [(job.id, "failed")]  # the second loss exhausts max_lost_attempts
     (row,) = queue.jobs(store)
     assert row["state"] == "failed" and row["finished_at"] is not None
+    history = queue.attempts_of(store, [job.id])[job.id]
+    assert [(a["worker_id"], a["outcome"]) for a in history] == [("w1", "lost"), ("w2", "lost")]
+    assert all(a["ended_at"] is not None for a in history)
 
 
 def test_outcomes_fail_interrupt_succeed(db_url: str, project: Path):
@@ -154,7 +159,8 @@ def test_outcomes_fail_interrupt_succeed(db_url: str, project: Path):
     job = queue.claim(store, "w", lease_seconds=30)
     assert queue.requeue_interrupted(store, job.id, "w", "interrupted") == "queued"
     job = queue.claim(store, "w", lease_seconds=30)
-    assert job.attempt == 1  # an interruption is not a failed attempt
+    assert job.attempt == 2  # the second attempt, though an interruption is not a failure
+    assert queue.jobs(store)[0]["attempts"] == 0
     assert queue.fail(store, job.id, "w", "exit status 1") == "queued"
     job = queue.claim(store, "w", lease_seconds=30)
     assert queue.record(store, job.id, "w", mlflow_run_id="abc", job_dir="/tmp/x")

@@ -15,7 +15,7 @@ import pytest
 from orchestrator import queue
 from orchestrator.errors import SpecError
 from orchestrator.search import Search, parse_param
-from orchestrator.store import open_store
+from orchestrator.queue.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ import yaml
 
 from orchestrator import queue
 from orchestrator.errors import SpecError
-from orchestrator.specs import expand, load_spec
-from orchestrator.store import open_store
+from orchestrator.specs import expand, load_and_expand, load_spec
+from orchestrator.queue.store import open_store
 from _orch_helpers import lr_spec
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad_specs"
@@ -42,16 +42,17 @@ def test_no_bad_spec_changes_the_queue(db_url: str, tmp_path: Path):
     store = open_store(db_url)
     (tmp_path / "experiments").mkdir()
     good = lr_spec(tmp_path, 3, name="good")
-    queue.submit_specs(store, [good], project_dir=tmp_path)
+    queue.submit(store, load_and_expand([good], project_dir=tmp_path))
     before = queue.jobs(store)
     for name in sorted(EXPECTED):
         other = lr_spec(tmp_path, 5, name="other")  # valid, would add 2 new runs
         with pytest.raises(SpecError):
-            queue.submit_specs(store, [other, BAD / name], project_dir=project)
+            queue.submit(store, load_and_expand([other, BAD / name], project_dir=project))
         assert queue.jobs(store) == before, name
     # a good spec outside the project directory is itself rejected by confinement
     with pytest.raises(SpecError, match="leaves the project directory"):
-        queue.submit_specs(store, [tmp_path / "experiments" / "other.yaml"], project_dir=BAD)
+        queue.submit(store, load_and_expand([tmp_path / "experiments" / "other.yaml"],
+                                            project_dir=BAD))
     assert queue.jobs(store) == before
 
 

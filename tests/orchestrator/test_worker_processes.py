@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator import queue
 from orchestrator.specs import expand, load_spec
-from orchestrator.store import open_store
+from orchestrator.queue.store import open_store
 from _orch_helpers import lr_spec, quick_job_env, worker_argv
 
 pytestmark = pytest.mark.timeout(180)
@@ -27,7 +27,7 @@ def _submit(db_url: str, project: Path, n: int, **kwargs) -> list[int]:
 
 def _start(db_url: str, env: dict, tmp_path: Path, name: str, **kwargs) -> subprocess.Popen:
     log = open(tmp_path / f"{name}.log", "wb")
-    return subprocess.Popen(worker_argv(db_url, **kwargs), env=env, stdout=log,
+    return subprocess.Popen(worker_argv(db_url, env=env, **kwargs), env=env, stdout=log,
                             stderr=subprocess.STDOUT, cwd=tmp_path)
 
 
@@ -76,7 +76,10 @@ def test_kill_9_worker_job_is_reaped_and_resumes_elsewhere(db_url: str, project:
     assert b.wait(timeout=90) == 0
     row = queue.jobs(open_store(db_url))[0]
     assert row["state"] == "succeeded"
-    assert row["attempts"] == 1  # the lost lease counted as one failed attempt
+    # the lost lease is counted as an infrastructure loss, not as one of the job's own failures
+    assert (row["attempts"], row["lost_attempts"]) == (0, 1)
+    history = queue.attempts_of(open_store(db_url), [job_id])[job_id]
+    assert [a["outcome"] for a in history] == ["lost", "succeeded"]
     assert row["worker_id"].split("/")[0] != f"{os.uname().nodename}:{a.pid}"
     starts = [line.split() for line in (ckpt.parents[1] / "resumes.txt").read_text().splitlines()]
     assert starts[0] == ["1", "0"]
@@ -107,7 +110,7 @@ def test_sigterm_or_sigint_requeues_running_jobs_without_penalty_then_resume(db_
     assert [r["state"] for r in rows] == ["succeeded", "succeeded"]
     for c, before in zip(ckpts, done_before):
         second = (c.parents[1] / "resumes.txt").read_text().splitlines()[1].split()
-        assert second[0] == "1" and int(second[1]) >= before  # same attempt number, resumed
+        assert second[0] == "2" and int(second[1]) >= before  # the next attempt resumed
 
 
 @pytest.mark.parametrize("kill_self, fragment", [(False, "exit status 3: RuntimeError: quick job"),
@@ -150,8 +153,9 @@ def test_gpu_slots_pin_one_gpu_per_job_and_run_side_by_side(db_url: str, project
                                                             tmp_path: Path):
     ids = _submit(db_url, project, 4)
     env = quick_job_env(tmp_path, steps=4, step_seconds=0.25)
-    argv = worker_argv(db_url, extra=("--exit-when-empty",))
+    argv = worker_argv(db_url, extra=("--exit-when-empty",), env=env)
     argv[argv.index("--gpus") + 1] = "0,1"  # two GPU slots (no GPU needed: jobs only read env)
+    env["CUDA_VISIBLE_DEVICES"] = "0,1"  # the GPUs this "host" offers
     log = open(tmp_path / "w.log", "wb")
     w = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     assert w.wait(timeout=90) == 0
@@ -172,7 +176,7 @@ def test_gpu_slots_pin_one_gpu_per_job_and_run_side_by_side(db_url: str, project
 def test_a_job_that_cannot_start_is_a_failed_attempt(db_url: str, project: Path, tmp_path: Path):
     _submit(db_url, project, 1, max_attempts=1)
     env = quick_job_env(tmp_path)
-    env["REGSEG_JOB_COMMAND"] = '["/nonexistent/python", "{config}"]'
+    env["QUICK_JOB_ARGV"] = '["/nonexistent/python", "{config}"]'
     w = _start(db_url, env, tmp_path, "w", extra=("--exit-when-empty",))
     assert w.wait(timeout=60) == 0
     (row,) = queue.jobs(open_store(db_url))
@@ -191,6 +195,12 @@ class _RecordingTracker:
     def ensure_run(self, job) -> str:
         return f"run{job.id}"
 
+    def fetch_checkpoint(self, run_id, dest_dir) -> bool:
+        return False
+
+    def has_history(self, run_id) -> bool:
+        return False
+
     def finish_run(self, run_id, status, error=None, *, out_dir=None) -> None:
         self.finished.append((run_id, status))
 
@@ -198,10 +208,10 @@ class _RecordingTracker:
 def _in_process_worker(db_url: str, tmp_path: Path, env: dict, **options):
     import json
 
-    from orchestrator.worker import Slot, Worker, WorkerOptions
+    from orchestrator.workers.supervision import Slot, Worker, WorkerOptions
 
     opts = WorkerOptions(tracking=False, state_dir=tmp_path / "state", kill_grace_seconds=5,
-                         job_command=tuple(json.loads(env["REGSEG_JOB_COMMAND"])), **options)
+                         job_command=tuple(json.loads(env["QUICK_JOB_ARGV"])), **options)
     worker = Worker(open_store(db_url), [Slot("cpu0", "")], opts)
     worker.tracker = _RecordingTracker()
     return worker, "test-host:1/cpu0"
@@ -224,9 +234,9 @@ def test_a_lost_job_failed_by_the_reaper_closes_its_mlflow_run(db_url: str, proj
 
     from sqlalchemy import update
 
-    from orchestrator.schema import Job, now_plus
+    from orchestrator.queue.schema import Job, now_plus
 
-    (job_id,) = _submit(db_url, project, 1, max_attempts=1)
+    (job_id,) = _submit(db_url, project, 1, max_attempts=1, max_lost_attempts=1)
     env = quick_job_env(tmp_path, steps=400, step_seconds=0.05)
     worker, wid = _in_process_worker(db_url, tmp_path, env, lease_seconds=1.5)
     store = open_store(db_url)
@@ -237,7 +247,7 @@ def test_a_lost_job_failed_by_the_reaper_closes_its_mlflow_run(db_url: str, proj
     _wait_for(ckpt.exists, 60, "the job to start")
     with store.session_scope() as s:  # the worker looked dead for a while: its lease ran out
         s.execute(update(Job).values(lease_expires_at=now_plus(-60)))
-    assert queue.reap(store) == [(job_id, "failed")]  # max_attempts=1: failed for good
+    assert queue.reap(store) == [(job_id, "failed")]  # max_lost_attempts=1: failed for good
     t.join(timeout=60)
     assert not t.is_alive()
     assert worker.finished == [(job_id, "lost (failed)")]

@@ -28,7 +28,7 @@ def epoch_metrics(epoch: int, *, evaluated: bool = True) -> dict[str, float]:
 
 
 def unreachable_uri() -> str:
-    from orchestrator.tracking_server import free_port
+    from orchestrator.tracking.server import free_port
 
     return f"http://127.0.0.1:{free_port()}"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.tracking_store import configure_mlflow_env
+from orchestrator.tracking.store import configure_mlflow_env
 
 configure_mlflow_env()
 
@@ -74,7 +74,7 @@ def mlflow_server(tmp_path_factory):
     """A real `mlflow server` on 127.0.0.1 at a free port, started through `regseg ui`
     (restartable on the same port and store)."""
     from _tracking_helpers import UiServer
-    from orchestrator.tracking_server import free_port
+    from orchestrator.tracking.server import free_port
 
     root = tmp_path_factory.mktemp("mlflow_server")
     server = UiServer(tracking_uri=f"sqlite:///{root / 'server.db'}", home=root / "home",

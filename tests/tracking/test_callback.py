@@ -13,7 +13,7 @@ import torch
 
 from _tracking_helpers import artifact_paths, epoch_metrics, history, unreachable_uri
 from orchestrator.tracking import MlflowCallback, flush_buffer
-from orchestrator.tracking_buffer import BUFFER_NAME, REJECTED_NAME, RunSink
+from orchestrator.tracking.buffer import BUFFER_NAME, REJECTED_NAME, RunSink
 
 EVALUATED = (0, 2, 5)
 
@@ -98,11 +98,11 @@ def test_one_batch_per_epoch_shares_a_timestamp(tracker, make_job, train_config,
 
 
 def test_no_log_checkpoints_keeps_only_the_path(tracker, make_job, train_config, tiny_model,
-                                                tmp_path, monkeypatch):
-    monkeypatch.setenv("REGSEG_NO_LOG_CHECKPOINTS", "1")
+                                                tmp_path):
     run_id = tracker.ensure_run(make_job())
     ckpt = _write_checkpoints(tmp_path)
-    cb = MlflowCallback(tracking_uri=tracker.tracking_uri, run_id=run_id, out_dir=tmp_path)
+    cb = MlflowCallback(tracking_uri=tracker.tracking_uri, run_id=run_id, out_dir=tmp_path,
+                        log_checkpoints=False)
     _train(cb, train_config, tiny_model, tmp_path, range(2))
     cb.on_train_end(_summary())
     arts = artifact_paths(tracker.client, run_id)
@@ -184,13 +184,3 @@ def test_rejected_record_does_not_block_the_rest(tracker, make_job, tmp_path):
     rejected = (tmp_path / REJECTED_NAME).read_text().splitlines()
     assert [json.loads(r)["params"] for r in rejected] == [{"lr": "999"}]
     assert tracker.client.get_run(run_id).data.params["lr"] == "0.05"
-
-
-@pytest.mark.parametrize("value", ["1", "true", "YES", "on"])
-def test_no_log_checkpoints_env_values(monkeypatch, value):
-    from orchestrator.tracking_store import log_checkpoints_enabled
-
-    monkeypatch.setenv("REGSEG_NO_LOG_CHECKPOINTS", value)
-    assert not log_checkpoints_enabled()
-    monkeypatch.setenv("REGSEG_NO_LOG_CHECKPOINTS", "0")
-    assert log_checkpoints_enabled()

@@ -13,7 +13,7 @@ import pytest
 
 from _tracking_helpers import artifact_paths, epoch_metrics, history
 from orchestrator.tracking import MlflowCallback, Tracker
-from orchestrator.tracking_buffer import BUFFER_NAME
+from orchestrator.tracking.buffer import BUFFER_NAME
 
 pytestmark = pytest.mark.slow
 EVALUATED = {0, 4, 9}

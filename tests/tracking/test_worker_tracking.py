@@ -1,5 +1,5 @@
 """End to end through real processes: `regseg queue` a tiny sweep, a real `regseg worker` trains it
-(real `python -m orchestrator.job` subprocesses on synthetic data) into the embedded MLflow store;
+(real `python -m orchestrator.workers.job` subprocesses on synthetic data) into the embedded MLflow store;
 one job is killed with SIGKILL mid-run and its next attempt resumes into the same run."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ EPOCH_KEYS = ("loss", "lr", "images_per_s", "epoch_time")
 
 
 def _job_pid(job_dir: Path) -> int | None:
-    """The pid of the `orchestrator.job` process training into ``job_dir`` (our grandchild)."""
+    """The pid of the `orchestrator.workers.job` process training into ``job_dir`` (our grandchild)."""
     needle = str(job_dir).encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -59,7 +59,7 @@ def _job_pid(job_dir: Path) -> int | None:
             cmd = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"orchestrator.job" in cmd and needle in cmd.split(b"\0"):
+        if b"orchestrator.workers.job" in cmd and needle in cmd.split(b"\0"):
             return int(entry.name)
     return None
 
@@ -98,7 +98,7 @@ def sweep(tmp_path_factory):
     subprocess.run([*regseg, "queue", "experiments/tiny.yaml", "--project-dir", str(project),
                     "--db", db], cwd=project, env=env, check=True, timeout=120)
     from orchestrator import queue
-    from orchestrator.store import open_store
+    from orchestrator.queue.store import open_store
 
     jobs = {row["label"]: row for row in queue.jobs(open_store(db))}
     long_dir = state / "jobs" / str(jobs["epochs=5"]["id"])
@@ -120,7 +120,7 @@ def sweep(tmp_path_factory):
 
 
 def _client(state: Path):
-    from orchestrator.tracking_store import make_client
+    from orchestrator.tracking.store import make_client
 
     return make_client(f"sqlite:///{state / 'mlflow.db'}")
 

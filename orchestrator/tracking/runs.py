@@ -6,13 +6,15 @@ model_field_of_view (logged by the callback); tags ``regseg.*``; metrics per epo
 step = epoch. Everything goes through ``MlflowClient`` with explicit run ids and ``log_batch``;
 the global active run is never used, so a requeued job's next attempt appends to its own run.
 
-The training-side half is ``MlflowCallback`` (orchestrator/tracking_callback.py, re-exported here).
+The training-side half is ``MlflowCallback`` (orchestrator/tracking/callback.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import socket
 import subprocess
 import time
@@ -20,16 +22,16 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from orchestrator.errors import TrackingError
-from regseg.config import flatten_params
-from orchestrator.tracking_buffer import PERMANENT_ERRORS, error_code
-from orchestrator.tracking_store import (
+from orchestrator.tracking import tags as T
+from orchestrator.tracking.buffer import PERMANENT_ERRORS, error_code
+from orchestrator.tracking.store import (
     default_artifact_root, is_remote, make_client, resolve_tracking_uri,
 )
+from regseg.config import flatten_params
 
 log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-EXPERIMENT_PREFIX = "regseg/"
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 MAX_TAG_CHARS = 5000  # MLflow accepts 8000; the error tag keeps the tail of long tracebacks
 SEED_FIELDS = ("seed", "RNG_seed")
@@ -50,10 +52,7 @@ class JobInfo(Protocol):
 
 
 # ---- pure helpers ---------------------------------------------------------------------------
-def experiment_name(group: str) -> str:
-    return f"{EXPERIMENT_PREFIX}{group}"
-
-
+experiment_name = T.experiment_name
 flatten_config = flatten_params  # the shared convention lives with TrainConfig
 
 
@@ -91,13 +90,15 @@ def run_tags(job: JobInfo) -> dict[str, str]:
     commit = (git_commit(Path(project_dir)) if project_dir and Path(project_dir).is_dir()
               else None) or git_commit()
     tags = {
-        "regseg.spec": job.spec_name, "regseg.group": job.group, "regseg.sweep": job.sweep_id,
-        "regseg.run_hash": job.run_hash, "regseg.seed": seed_of(job.config) if seed is None else seed,
-        "regseg.job_id": job.id, "regseg.attempt": job.attempt,
-        "regseg.git_commit": commit, "regseg.host": socket.gethostname(),
-        "regseg.device": getattr(job, "device", None), "regseg.source": "regseg",
-        "regseg.model": job.config.get("model_name"), "regseg.config_label": config_label(job),
+        T.SPEC: job.spec_name, T.GROUP: job.group, T.SWEEP: job.sweep_id,
+        T.RUN_HASH: job.run_hash, T.SEED: seed_of(job.config) if seed is None else seed,
+        T.JOB_ID: job.id, T.ATTEMPT: job.attempt,
+        T.GIT_COMMIT: commit, T.HOST: socket.gethostname(),
+        T.DEVICE: getattr(job, "device", None), T.SOURCE: T.SOURCE_REGSEG,
+        T.MODEL: job.config.get("model_name"), T.CONFIG_LABEL: config_label(job),
     }
+    user_tags = getattr(job, "tags", None) or {}
+    tags.update({f"{T.USER_TAG_PREFIX}{k}": v for k, v in dict(user_tags).items()})
     return {k: str(v) for k, v in tags.items() if v is not None}
 
 
@@ -153,7 +154,7 @@ class Tracker:
         run_id = job.mlflow_run_id or self._find_run(job)
         if run_id:
             self.client.log_batch(run_id, tags=self._tag_list({
-                "regseg.attempt": str(job.attempt), "regseg.host": socket.gethostname()}))
+                T.ATTEMPT: str(job.attempt), T.HOST: socket.gethostname()}))
             self.client.update_run(run_id, status="RUNNING")
         else:
             run_id = self._create_run(job)
@@ -166,9 +167,10 @@ class Tracker:
         exp = self.client.get_experiment_by_name(experiment_name(job.group))
         if exp is None:
             return None
-        flt = (f"tags.`regseg.job_id` = '{job.id}' and tags.`regseg.run_hash` = '{job.run_hash}'"
-               f" and tags.`regseg.sweep` = '{job.sweep_id}'")
-        runs = self.client.search_runs([exp.experiment_id], filter_string=flt, max_results=1)
+        flt = (f"tags.`{T.JOB_ID}` = '{job.id}' and tags.`{T.RUN_HASH}` = '{job.run_hash}'"
+               f" and tags.`{T.SWEEP}` = '{job.sweep_id}'")
+        runs = self.client.search_runs([exp.experiment_id], filter_string=flt, max_results=10)
+        runs = [r for r in runs if T.SUPERSEDED_BY not in r.data.tags]  # a restarted job's old run
         return runs[0].info.run_id if runs else None
 
     def _create_run(self, job: JobInfo) -> str:
@@ -197,10 +199,51 @@ class Tracker:
                 if job_log.exists():
                     self.client.log_artifact(run_id, str(job_log), "logs")
             if error:
-                self.client.set_tag(run_id, "regseg.error", str(error)[-MAX_TAG_CHARS:])
+                self.client.set_tag(run_id, T.ERROR, str(error)[-MAX_TAG_CHARS:])
             self.client.set_terminated(run_id, status=status)
 
         _retrying(finish, f"cannot mark MLflow run {run_id} {status} at {self.tracking_uri}")
+
+    # ---- resume across hosts ------------------------------------------------------------
+    def has_history(self, run_id: str) -> bool:
+        """True when the run already holds logged epochs (any metric)."""
+        return bool(_retrying(lambda: self.client.get_run(run_id).data.metrics,
+                              f"cannot read MLflow run {run_id} at {self.tracking_uri}"))
+
+    def fetch_checkpoint(self, run_id: str, dest_dir: str | Path) -> bool:
+        """Download the run's newest complete resume checkpoint (tag ``regseg.resume_checkpoint``)
+        into ``dest_dir/last.pt``; False when the run has none."""
+        def fetch() -> bool:
+            artifact = self.client.get_run(run_id).data.tags.get(T.RESUME_CHECKPOINT)
+            if not artifact:
+                return False
+            dest = Path(dest_dir)
+            dest.mkdir(parents=True, exist_ok=True)
+            staging = dest / ".fetch"
+            staging.mkdir(exist_ok=True)
+            local = self.client.download_artifacts(run_id, artifact, str(staging))
+            os.replace(local, dest / "last.pt")
+            shutil.rmtree(staging, ignore_errors=True)
+            return True
+
+        return _retrying(fetch, f"cannot fetch the checkpoint of MLflow run {run_id}")
+
+    def restart_run(self, job: JobInfo, old_run_id: str, reason: str) -> str:
+        """Close ``old_run_id`` (KILLED, tagged with why) and create a fresh run for ``job``, so no
+        run ever mixes two trainings. Returns the new run id."""
+        def restart() -> str:
+            from mlflow.entities import Param
+
+            run_id = self._create_run(job)
+            params = [Param(k, v) for k, v in flatten_config(job.config).items()]
+            self.client.log_batch(run_id, params=params,
+                                  tags=self._tag_list({T.RESTARTED: reason}))
+            self.client.log_batch(old_run_id, tags=self._tag_list({
+                T.SUPERSEDED_BY: run_id, T.ERROR: reason}))
+            self.client.set_terminated(old_run_id, status="KILLED")
+            return run_id
+
+        return _retrying(restart, f"cannot restart the MLflow run of job {job.id}")
 
     @staticmethod
     def _tag_list(tags: Mapping[str, str]):
@@ -225,7 +268,7 @@ def _retrying(action, failure: str, *, attempts: int = RETRY_ATTEMPTS):
 def flush_buffer(out_dir: str | Path, *, tracking_uri: str | None, run_id: str,
                  client=None) -> bool:
     """Send what a job left in ``<out_dir>/mlflow_buffer.jsonl``; True when nothing is left."""
-    from orchestrator.tracking_buffer import BUFFER_NAME, RunSink
+    from orchestrator.tracking.buffer import BUFFER_NAME, RunSink
 
     path = Path(out_dir) / BUFFER_NAME
     if not path.exists() or not path.stat().st_size:
@@ -233,8 +276,3 @@ def flush_buffer(out_dir: str | Path, *, tracking_uri: str | None, run_id: str,
     client = client or make_client(resolve_tracking_uri(tracking_uri))
     return RunSink(client, run_id, path).flush(force=True)
 
-
-from orchestrator.tracking_callback import MlflowCallback  # noqa: E402  (re-export, contract name)
-
-__all__ = ["JobInfo", "MlflowCallback", "Tracker", "config_label", "experiment_name",
-           "flatten_config", "flush_buffer", "git_commit"]

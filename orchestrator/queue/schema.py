@@ -11,15 +11,25 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
-                        literal)
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    literal,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
-JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINAL_STATES = ("succeeded", "failed", "cancelled")
+from orchestrator.queue.states import JOB_STATES
+
 _SQLITE_FMT = "%Y-%m-%d %H:%M:%f"
 
 
@@ -111,7 +121,14 @@ class Sweep(Base):
 
 
 class Job(Base):
-    """One run of a sweep. ``attempts`` counts failed attempts (crash, error, lost lease)."""
+    """One run of a sweep.
+
+    ``attempts`` counts the job's own failed attempts (non-zero exit, death by signal) against
+    ``max_attempts``; ``lost_attempts`` counts attempts lost with their worker (lease expired:
+    SIGKILL, node loss, preemption) against the larger ``max_lost_attempts``. The outcome
+    columns (``best_*``, ``error``, ``pruned_epoch``) are written by the job through the queue
+    API; ``regseg status``, search and the demo read them here.
+    """
 
     __tablename__ = "jobs"
     __table_args__ = (
@@ -141,7 +158,33 @@ class Job(Base):
     exit_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     job_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lost_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_lost_attempts: Mapped[int] = mapped_column(Integer, default=10)
+    best_miou: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_miou_reduced: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # the job's own last error
+    pruned_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
     started_at: Mapped[dt.datetime | None] = mapped_column(DbTimestamp, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DbTimestamp, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
+
+
+class JobAttempt(Base):
+    """One attempt of a job: who ran it where, and where it started from."""
+
+    __tablename__ = "job_attempts"
+    __table_args__ = (Index("ix_job_attempts_job", "job_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    worker_id: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(200))
+    slot: Mapped[str] = mapped_column(String(64))
+    slurm_job_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    start_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    checkpoint_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DbTimestamp, nullable=True)

@@ -19,11 +19,13 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.errors import QueueError
-from orchestrator.paths import default_db_url, ensure_sqlite_parent
+from orchestrator.paths import default_db_url
+from orchestrator.uris import ensure_sqlite_parent, is_sqlite, sqlite_missing
+from regseg.exit_codes import EXIT_USAGE
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_MS = 60_000
-SCHEMA_HEAD = "0001"  # newest revision in orchestrator/migrations/versions
+SCHEMA_HEAD = "0002"  # newest revision in orchestrator/migrations/versions
 _MIGRATION_LOCK_KEY = 0x5265_6753  # "RegS": pg_advisory_xact_lock key for schema upgrades
 
 
@@ -77,7 +79,7 @@ def _sqlite_engine(url: str) -> Engine:
 
 def _engine(url: str) -> Engine:
     try:
-        if url.startswith("sqlite"):
+        if is_sqlite(url):
             return _sqlite_engine(url)
         return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
     except (ArgumentError, ImportError) as exc:
@@ -124,17 +126,29 @@ _cache: dict[str, Store] = {}
 _cache_lock = threading.Lock()
 
 
-def open_store(url: str | None = None, *, migrate_schema: bool = True) -> Store:
+def open_store(url: str | None = None, *, migrate_schema: bool = True,
+               create: bool = True) -> Store:
     """The Store for ``url`` (default ``$REGSEG_DB`` or ``<state>/queue.db``), schema up to date.
 
-    Stores are cached per URL within a process. Raises QueueError when the database cannot be
-    reached.
+    ``create=False`` (commands that only read or steer the queue) refuses a database that holds
+    no queue yet (a missing SQLite file, a schema-less server database) instead of creating an
+    empty one. Stores are cached per URL within a process. Raises QueueError when the database
+    cannot be reached.
     """
     url = url or default_db_url()
     with _cache_lock:
         if url in _cache:
             return _cache[url]
+        if not create and sqlite_missing(url):
+            raise QueueError(f"queue database {url}: no such file; only `regseg queue` and "
+                             f"`regseg worker` create a queue (check --db / $REGSEG_DB)",
+                             exit_code=EXIT_USAGE)
         store = Store(url, _engine(url))
+        if not create and _current_revision(store) is None:
+            store.dispose()
+            raise QueueError(f"queue database {_safe(url)}: holds no queue; only `regseg queue` "
+                             f"and `regseg worker` create one (check --db / $REGSEG_DB)",
+                             exit_code=EXIT_USAGE)
         if migrate_schema:
             try:
                 migrate(store)

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from orchestrator.errors import TrackingError
-from orchestrator.tracking_store import MLFLOW_ENV_DEFAULTS, ensure_local_store
+from orchestrator.tracking.store import MLFLOW_ENV_DEFAULTS, ensure_local_store
 
 
 # The server's GenAI job runner (an extra huey process) is not needed to track and browse runs;

@@ -1,6 +1,6 @@
 """``MlflowCallback``: the engine callback that logs a training job into its MLflow run.
 
-The job process (orchestrator/job.py) adds it when the worker passes ``--run-id``. Every write
+The job process (orchestrator/workers/job.py) adds it when the worker passes ``--run-id``. Every write
 goes through ``RunSink`` (durable buffer ``<out>/mlflow_buffer.jsonl``, ordered, idempotent), so a
 tracking outage never stops training and a resumed attempt never logs an epoch twice.
 
@@ -12,7 +12,11 @@ What is logged (docs/CONTRACTS.md):
 - train end: ``best_mIoU``, ``best_mIoU_reduced``, ``best_epoch`` (step = last epoch); tags
   ``regseg.best_checkpoint`` / ``regseg.last_checkpoint`` (absolute paths); artifacts
   ``config/config.yaml`` (resolved config), ``logs/job.log``, ``confusion_matrix/*.csv|png``,
-  ``checkpoints/best.pt`` unless ``$REGSEG_NO_LOG_CHECKPOINTS`` is truthy (then the path tag only).
+  ``checkpoints/best.pt`` unless ``log_checkpoints=False`` (then the path tag only).
+- every ``last.pt`` (with a tracking server, or ``upload_resume=True``): a copy goes to the run's
+  artifacts under ``resume/a`` or ``resume/b`` (alternating), and only once that upload is
+  complete does the tag ``regseg.resume_checkpoint`` point at it: the previous copy stays valid
+  until the new one is whole. Another host resumes the job from it (Tracker.fetch_checkpoint).
 
 Hooks never raise: a failure is logged as a warning, training goes on. ``seconds`` accumulates the
 time spent inside the hooks (the tracking overhead, measured by benchmarks/bench_tracking.py).
@@ -29,8 +33,9 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from orchestrator.tracking_buffer import BUFFER_NAME, RunSink
-from orchestrator.tracking_store import log_checkpoints_enabled, make_client, resolve_tracking_uri
+from orchestrator.tracking import tags as T
+from orchestrator.tracking.buffer import BUFFER_NAME, RunSink
+from orchestrator.tracking.store import is_remote, make_client, resolve_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,12 @@ def _hook(method):
             self.seconds += elapsed
             self.hook_seconds[method.__name__] = self.hook_seconds.get(method.__name__, 0.0) + elapsed
     return wrapper
+
+
+def _tag(key: str, value: str):
+    from mlflow.entities import RunTag
+
+    return RunTag(key, value)
 
 
 def _is_number(value: Any) -> bool:
@@ -106,12 +117,15 @@ class MlflowCallback:
     """Logs one training job into the existing MLflow run ``run_id`` (see module docstring)."""
 
     def __init__(self, *, tracking_uri: str | None, run_id: str, out_dir: str | Path,
-                 log_checkpoints: bool | None = None, retry_interval_s: float = 5.0) -> None:
+                 log_checkpoints: bool = True, upload_resume: bool | None = None,
+                 retry_interval_s: float = 5.0) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self.run_id = run_id
         self.out_dir = Path(out_dir)
-        self.log_checkpoints = (log_checkpoints_enabled() if log_checkpoints is None
-                                else log_checkpoints)
+        self.log_checkpoints = log_checkpoints
+        # On one host (the embedded store) the local last.pt is all a resume needs.
+        self.upload_resume = is_remote(self.tracking_uri) if upload_resume is None else upload_resume
+        self._resume_slot = "a"
         self.sink = RunSink(make_client(self.tracking_uri), run_id, self.out_dir / BUFFER_NAME,
                             retry_interval_s=retry_interval_s)
         self.seconds = 0.0  # time inside the hooks (total, and per hook name below)
@@ -128,7 +142,7 @@ class MlflowCallback:
             self._last_epoch = start_epoch - 1
         self.sink.flush(force=True)  # what an earlier attempt left behind goes first
         params = {} if self._has_complexity() else self._complexity(model)
-        self.sink.submit(params=params, tags={"regseg.device": describe_device(model)})
+        self.sink.submit(params=params, tags={T.DEVICE: describe_device(model)})
 
     @_hook
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, Any]) -> None:
@@ -139,6 +153,23 @@ class MlflowCallback:
     @_hook
     def on_checkpoint(self, kind: str, path) -> None:
         self._checkpoints[kind] = Path(path).resolve()
+        if kind == "last" and self.upload_resume:
+            self._upload_resume(Path(path))
+
+    def _upload_resume(self, path: Path) -> None:
+        """Copy ``last.pt`` into the run's artifacts, then point the tag at the complete copy."""
+        import shutil
+
+        folder = self.out_dir / ARTIFACT_DIR / "resume"
+        folder.mkdir(parents=True, exist_ok=True)
+        staged = folder / "last.pt"
+        shutil.copyfile(path, staged)  # last.pt may be replaced by the next epoch meanwhile
+        artifact_dir = f"resume/{self._resume_slot}"
+        self.sink.client.log_artifact(self.run_id, str(staged), artifact_dir)
+        epoch = "" if self._last_epoch is None else str(self._last_epoch)
+        self.sink.client.log_batch(self.run_id, tags=[
+            _tag(T.RESUME_CHECKPOINT, f"{artifact_dir}/last.pt"), _tag(T.RESUME_EPOCH, epoch)])
+        self._resume_slot = "b" if self._resume_slot == "a" else "a"
 
     @_hook
     def on_train_end(self, summary: Mapping[str, Any]) -> None:
@@ -147,7 +178,7 @@ class MlflowCallback:
         metrics = [(k, float(summary[k]), step) for k in SUMMARY_METRICS
                    if _is_number(summary.get(k)) and not math.isnan(summary[k])]
         files = self._write_files(summary)
-        tags = {f"regseg.{kind}_checkpoint": str(path)
+        tags = {{"best": T.BEST_CHECKPOINT, "last": T.LAST_CHECKPOINT}[kind]: str(path)
                 for kind, path in self._checkpoint_paths().items()}
         best = self._checkpoint_paths().get("best")
         if best is not None and self.log_checkpoints:
@@ -180,7 +211,7 @@ class MlflowCallback:
         return {k: p for k, p in paths.items() if p.exists()}
 
     def _write_files(self, summary: Mapping[str, Any]) -> list[tuple[Path, str]]:
-        from orchestrator.tracking_artifacts import write_config_yaml, write_confusion_matrix
+        from orchestrator.tracking.artifacts import write_config_yaml, write_confusion_matrix
 
         folder = self.out_dir / ARTIFACT_DIR
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,10 @@
-"""Alembic environment: always run programmatically by orchestrator.store with a live connection."""
+"""Alembic environment: always run programmatically by orchestrator.queue.store with a live connection."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from orchestrator.schema import Base
+from orchestrator.queue.schema import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata,

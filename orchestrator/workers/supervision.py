@@ -1,24 +1,24 @@
-"""GPU-slot workers: one slot per GPU (or N CPU slots), one job subprocess per slot at a time.
+"""The worker: slots claim jobs from the queue and supervise one job subprocess each.
 
-Each slot loops: reap expired leases, claim the next job, run it as ``python -m orchestrator.job``
-with ``CUDA_VISIBLE_DEVICES`` set to the slot's GPU ("" on CPU slots), heartbeat while it runs,
-record the outcome. A slot takes the next job as soon as its job ends (no batch barriers).
+Each slot loops: reap expired leases, claim the next job, prepare its directory (config, the
+latest checkpoint: local, else fetched from the MLflow run, else none), run it as ``python -m
+orchestrator.workers.job`` with ``CUDA_VISIBLE_DEVICES`` set to the slot's GPU ("" on CPU slots),
+heartbeat while it runs, then move the job to its state from the exit status
+(orchestrator/workers/outcomes.py). A slot takes the next job as soon as its job ends.
 
-SIGTERM/SIGINT to the worker: slots stop claiming, SIGTERM is forwarded to every running job,
-each job checkpoints and exits 75, is requeued without an attempt penalty; the worker exits 0.
+The worker owns the MLflow run's lifecycle (create or resume at launch, close at the end, a new
+run when an attempt must start over); the job only logs into it (docs/CONTRACTS.md).
 
-Test seam: ``$REGSEG_JOB_COMMAND`` (a JSON argv template with ``{python}``, ``{config}``,
-``{out}``, ``{job_id}``, ``{attempt}``) replaces the training command, so tests can run many
-quick real subprocesses. It is not meant for production use.
+SIGTERM/SIGINT to the worker (or SLURM's warning signal before a preemption or time limit):
+slots stop claiming, SIGTERM is forwarded to every running job, each job checkpoints and exits
+75, is requeued without an attempt penalty; the worker exits 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,18 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import queue
-from orchestrator.job import EX_TEMPFAIL, WORKER_PID_ENV
 from orchestrator.paths import state_dir
-from orchestrator.store import Store
+from orchestrator.queue.store import Store
+from orchestrator.workers.outcomes import Outcome, classify, failure_reason
+from orchestrator.workers.slots import Slot, slot_thread_env
 
-log = logging.getLogger("orchestrator.worker")
-JOB_COMMAND_ENV = "REGSEG_JOB_COMMAND"
-
-
-@dataclass(frozen=True)
-class Slot:
-    name: str
-    cuda_visible_devices: str  # "" = CPU only
+log = logging.getLogger("orchestrator.workers")
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)  # SIGUSR1: SLURM's --signal
 
 
 @dataclass(frozen=True)
@@ -53,79 +48,12 @@ class WorkerOptions:
     kill_grace_seconds: float = 30.0  # after a lost lease / cancel: SIGTERM, then SIGKILL
     tracking: bool = True
     tracking_uri: str | None = None
+    log_checkpoints: bool = True  # False: only the best checkpoint's path goes to MLflow
     state_dir: Path | None = None
-    job_command: tuple[str, ...] | None = None  # test seam, see the module docstring
-
-
-def _visible_gpus() -> list[str]:
-    """GPU ids this host offers: $CUDA_VISIBLE_DEVICES when set, else nvidia-smi's list."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return []
-    try:
-        out = subprocess.run([exe, "--query-gpu=index", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in out.splitlines() if line.strip()]
-
-
-def slot_thread_env(slot: Slot, slots: list[Slot], environ: Mapping[str, str], *,
-                    cpu_count: int | None = None) -> dict[str, str]:
-    """Thread settings for a job on ``slot``: CPU slots share the cores, so each job gets an
-    intra-op pool of cores/slots threads (oversubscribed CPUs slow every job several-fold). An
-    explicit OMP_NUM_THREADS in the worker's environment wins; GPU slots get nothing."""
-    if slot.cuda_visible_devices or "OMP_NUM_THREADS" in environ:
-        return {}
-    cpu_slots = sum(1 for s in slots if not s.cuda_visible_devices)
-    threads = str(max(1, (cpu_count or os.cpu_count() or 1) // max(1, cpu_slots)))
-    return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-
-
-def detect_slots(gpus: str = "auto", *, cpu_slots: int = 1) -> list[Slot]:
-    """``auto``: one slot per visible GPU, else ``cpu_slots`` CPU slots; ``0,1``: those GPUs;
-    ``none``: CPU slots only."""
-    from orchestrator.errors import QueueError
-
-    if cpu_slots < 1:
-        raise QueueError(f"--cpu-slots: expected >= 1, got {cpu_slots}")
-    if gpus == "auto":
-        ids = _visible_gpus()
-    elif gpus in ("none", "cpu", ""):
-        ids = []
-    else:
-        ids = [g.strip() for g in gpus.split(",") if g.strip()]
-        if not all(g.isdigit() for g in ids):
-            raise QueueError(f"--gpus: expected auto, none or a list like 0,1, got {gpus!r}")
-    if ids:
-        return [Slot(f"gpu{g}", g) for g in ids]
-    return [Slot(f"cpu{i}", "") for i in range(cpu_slots)]
-
-
-def job_command_from_env() -> tuple[str, ...] | None:
-    raw = os.environ.get(JOB_COMMAND_ENV)
-    if not raw:
-        return None
-    argv = json.loads(raw)
-    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or not argv:
-        from orchestrator.errors import QueueError
-
-        raise QueueError(f"${JOB_COMMAND_ENV}: expected a JSON list of strings, got {raw!r}")
-    return tuple(argv)
-
-
-def _make_tracker(options: WorkerOptions) -> Any:
-    if not options.tracking:
-        return None
-    try:
-        from orchestrator.tracking import Tracker
-    except ImportError as exc:
-        log.warning("tracking disabled: orchestrator.tracking is not importable (%s)", exc)
-        return None
-    return Tracker(options.tracking_uri)
+    # Replaces the training command (tests run many quick real subprocesses with it): an argv
+    # template with {python}, {config}, {out}, {job_id}, {attempt}, {db}, {worker_id},
+    # {worker_pid}.
+    job_command: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -147,11 +75,12 @@ class Worker:
         self.store = store
         self.slots = slots
         self.options = options
-        self.id = f"{socket.gethostname()}:{os.getpid()}"
+        self.host = socket.gethostname()
+        self.id = f"{self.host}:{os.getpid()}"
+        self.slurm_job_id = _slurm_job_id()
         self.stop = threading.Event()
         self.state_dir = options.state_dir or state_dir()
         self.tracker = _make_tracker(options)
-        self.job_command = options.job_command or job_command_from_env()
         self.finished: list[tuple[int, str]] = []  # (job id, outcome), for callers and tests
         self._lock = threading.Lock()
         self._claimed = 0
@@ -167,8 +96,8 @@ class Worker:
     def run(self) -> int:
         """Run the slots until done; returns the exit status (0)."""
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self.request_stop)
-            signal.signal(signal.SIGINT, self.request_stop)
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, self.request_stop)
         threads = [threading.Thread(target=self._slot_main, args=(slot,), name=slot.name,
                                     daemon=True) for slot in self.slots]
         log.info("worker %s: %d slot(s): %s", self.id, len(threads),
@@ -208,7 +137,8 @@ class Worker:
                 return
             try:
                 self._maybe_reap()
-                job = queue.claim(self.store, worker_id, lease_seconds=self.options.lease_seconds)
+                job = queue.claim(self.store, worker_id, lease_seconds=self.options.lease_seconds,
+                                  host=self.host, slot=slot.name, slurm_job_id=self.slurm_job_id)
             except Exception as exc:  # database hiccup: keep the slot alive, try again
                 self._return_budget()
                 log.error("worker %s: claim failed: %s", worker_id, exc)
@@ -241,23 +171,23 @@ class Worker:
         config_path.write_text(json.dumps(job.config, indent=2, sort_keys=True) + "\n")
         if not queue.record(self.store, job.id, worker_id, job_dir=str(job_dir)):
             return  # cancelled (or reaped) since the claim: never launch it
-        run_id = self._start_tracking(job, worker_id)
+        job_log = job_dir / "job.log"
+        with open(job_log, "ab") as out:
+            out.write(f"== attempt {job.attempt} on {worker_id} ({slot.name}, "
+                      f"CUDA_VISIBLE_DEVICES={slot.cuda_visible_devices!r})\n".encode())
+        run_id = self._start_tracking(job, worker_id, job_dir)
         if run_id is False:
             return
         if self.stop.is_set():  # stopped between claim and launch: hand the job straight back
             queue.requeue_interrupted(self.store, job.id, worker_id, "worker stopped before launch")
             return
-        argv = self._argv(job, config_path, job_dir, run_id)
+        argv = self._argv(job, config_path, job_dir, run_id, worker_id)
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot.cuda_visible_devices,
-               WORKER_PID_ENV: str(os.getpid()), "REGSEG_JOB_ID": str(job.id),
                **slot_thread_env(slot, self.slots, os.environ)}
         cwd = job.project_dir if job.project_dir and Path(job.project_dir).is_dir() else None
         log.info("worker %s: job %d attempt %d (%s %s) started", worker_id, job.id, job.attempt,
                  job.spec_name, job.label)
-        with open(job_dir / "job.log", "ab") as out:
-            out.write(f"== attempt {job.attempt} on {worker_id} ({slot.name}, "
-                      f"CUDA_VISIBLE_DEVICES={slot.cuda_visible_devices!r})\n".encode())
-            out.flush()
+        with open(job_log, "ab") as out:
             try:
                 proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                         cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -267,45 +197,62 @@ class Worker:
                 return
             running = _Running(proc=proc, job=job, worker_id=worker_id)
             rc = self._supervise(running)
-        self._record_with_retries(running, rc, job_dir, run_id)
+        _with_retries(lambda: self._record_outcome(running, rc, job_dir, run_id),
+                      f"worker {worker_id}: recording job {job.id}")
 
-    def _record_with_retries(self, running: _Running, rc: int, job_dir: Path,
-                             run_id: str | None) -> None:
-        for delay in (1, 2, 4, 8, 0):  # the job is done; try hard to record how it ended
-            try:
-                self._record_outcome(running, rc, job_dir, run_id)
-                return
-            except Exception as exc:
-                if not delay:
-                    raise
-                log.error("worker %s: recording job %d failed (%s); retrying in %ss",
-                          running.worker_id, running.job.id, exc, delay)
-                time.sleep(delay)
-
-    def _argv(self, job: queue.ClaimedJob, config: Path, job_dir: Path, run_id: str | None) -> list:
-        if self.job_command:
+    def _argv(self, job: queue.ClaimedJob, config: Path, job_dir: Path, run_id: str | None,
+              worker_id: str) -> list:
+        if self.options.job_command:
             values = {"python": sys.executable, "config": str(config), "out": str(job_dir),
-                      "job_id": str(job.id), "attempt": str(job.attempt)}
-            return [part.format(**values) for part in self.job_command]
-        argv = [sys.executable, "-m", "orchestrator.job", "--config", str(config),
-                "--out", str(job_dir)]
+                      "job_id": str(job.id), "attempt": str(job.attempt), "db": self.store.url,
+                      "worker_id": worker_id, "worker_pid": str(os.getpid())}
+            return [part.format(**values) for part in self.options.job_command]
+        argv = [sys.executable, "-m", "orchestrator.workers.job", "--config", str(config),
+                "--out", str(job_dir), "--db", self.store.url, "--job-id", str(job.id),
+                "--worker-id", worker_id, "--worker-pid", str(os.getpid())]
         if run_id:
-            argv += ["--run-id", run_id]
-            if self.tracker is not None and getattr(self.tracker, "tracking_uri", None):
-                argv += ["--tracking-uri", str(self.tracker.tracking_uri)]
+            argv += ["--run-id", run_id, "--tracking-uri", str(self.tracker.tracking_uri)]
+            if not self.options.log_checkpoints:
+                argv.append("--no-log-checkpoints")
         return argv
 
-    def _start_tracking(self, job: queue.ClaimedJob, worker_id: str) -> str | None | bool:
-        """The job's MLflow run id (None without tracking); False if the attempt was failed."""
+    def _start_tracking(self, job: queue.ClaimedJob, worker_id: str,
+                        job_dir: Path) -> str | None | bool:
+        """Create or resume the job's MLflow run and put its latest checkpoint in place (local,
+        else from the run's artifacts); a run with history but no checkpoint anywhere is
+        closed and replaced by a fresh one. Returns the run id (None without tracking) or False
+        when the attempt was failed."""
         if self.tracker is None:
+            source = "local" if _has_local_checkpoint(job_dir) else "none"
+            queue.record_start(self.store, job.id, worker_id, checkpoint_source=source)
             return None
         try:
             run_id = self.tracker.ensure_run(job)
+            source = self._place_checkpoint(run_id, job_dir)
+            if source == "none" and self.tracker.has_history(run_id):
+                run_id = self._restart_run(job, run_id, job_dir)
         except Exception as exc:  # a failed attempt, retried like any other
             state = queue.fail(self.store, job.id, worker_id, f"tracking: {exc}"[:1000])
             log.error("worker %s: job %d: tracking failed (%s) -> %s", worker_id, job.id, exc, state)
             return False
         queue.record(self.store, job.id, worker_id, mlflow_run_id=run_id)
+        queue.record_start(self.store, job.id, worker_id, checkpoint_source=source)
+        return run_id
+
+    def _place_checkpoint(self, run_id: str, job_dir: Path) -> str:
+        if _has_local_checkpoint(job_dir):
+            return "local"
+        if self.tracker.fetch_checkpoint(run_id, job_dir / "checkpoints"):
+            _note(job_dir, f"checkpoint fetched from the MLflow run {run_id}")
+            return "tracking"
+        return "none"
+
+    def _restart_run(self, job: queue.ClaimedJob, old_run_id: str, job_dir: Path) -> str:
+        reason = ("no checkpoint found locally or in the tracking store: this attempt starts "
+                  "over in a new MLflow run")
+        run_id = self.tracker.restart_run(job, old_run_id, reason)
+        _note(job_dir, f"{reason} ({run_id}; the earlier run {old_run_id} is closed)")
+        log.warning("worker %s: job %d: %s", self.id, job.id, reason)
         return run_id
 
     def _supervise(self, running: _Running) -> int:
@@ -346,28 +293,27 @@ class Worker:
 
     def _record_outcome(self, running: _Running, rc: int, job_dir: Path, run_id: str | None) -> None:
         job, wid = running.job, running.worker_id
-        if running.lost:  # the job is stopped: release a cancelled job's hold (see queue.retry)
-            state, _ = self._current_state(job.id), queue.release(self.store, job.id, wid)
-            outcome = f"lost ({state})"  # closed unless another attempt will resume the run
-            self._finish_tracking(run_id, {"cancelled": "KILLED", "failed": "FAILED"}.get(state), None, job_dir)
-        elif rc == 0:
-            outcome = queue.succeed(self.store, job.id, wid) or "lost"
-            self._finish_tracking(run_id, "FINISHED" if outcome == "succeeded" else None, None,
+        outcome = classify(rc, term_sent=running.term_sent, lost=running.lost)
+        if outcome is Outcome.LOST:  # stopped: release a cancelled job's hold (see queue.retry)
+            state = queue.job_states(self.store, [job.id]).get(job.id)
+            queue.release(self.store, job.id, wid)
+            result = f"lost ({state})"  # the run stays open when another attempt will resume it
+            self._finish_tracking(run_id, {"cancelled": "KILLED", "failed": "FAILED"}.get(state),
+                                  None, job_dir)
+        elif outcome is Outcome.SUCCEEDED:
+            result = queue.succeed(self.store, job.id, wid) or "lost"
+            self._finish_tracking(run_id, "FINISHED" if result == "succeeded" else None, None,
                                   job_dir)
-        elif rc == EX_TEMPFAIL or (running.term_sent and rc == -signal.SIGTERM):
-            # 75, or our SIGTERM arrived before the job had installed its handler
+        elif outcome is Outcome.INTERRUPTED:
             reason = f"interrupted: requeued without penalty (exit {rc})"
-            outcome = queue.requeue_interrupted(self.store, job.id, wid, reason) or "lost"
+            result = queue.requeue_interrupted(self.store, job.id, wid, reason) or "lost"
         else:
-            reason = failure_reason(rc, job_dir / "job.log")
-            outcome = queue.fail(self.store, job.id, wid, reason) or "lost"
-            self._finish_tracking(run_id, "FAILED" if outcome == "failed" else None, reason, job_dir)
-        log.info("worker %s: job %d exited with %s -> %s", wid, job.id, rc, outcome)
+            reason = failure_reason(rc, queue.job_error(self.store, job.id))
+            result = queue.fail(self.store, job.id, wid, reason) or "lost"
+            self._finish_tracking(run_id, "FAILED" if result == "failed" else None, reason, job_dir)
+        log.info("worker %s: job %d exited with %s -> %s", wid, job.id, rc, result)
         with self._lock:
-            self.finished.append((job.id, outcome))
-
-    def _current_state(self, job_id: int) -> str | None:
-        return queue.job_states(self.store, [job_id]).get(job_id)
+            self.finished.append((job.id, result))
 
     def _finish_tracking(self, run_id: str | None, status: str | None, error: str | None,
                          job_dir: Path) -> None:
@@ -379,21 +325,39 @@ class Worker:
             log.error("worker %s: closing MLflow run %s failed: %s", self.id, run_id, exc)
 
 
-def failure_reason(rc: int, log_path: Path) -> str:
-    """``killed by SIGKILL`` / ``exit status 1: <last error line of job.log>``."""
-    if rc < 0:
+def _make_tracker(options: WorkerOptions) -> Any:
+    if not options.tracking:
+        return None
+    from orchestrator.tracking import Tracker
+
+    return Tracker(options.tracking_uri)
+
+
+def _slurm_job_id() -> str | None:
+    """``<array job>_<task>`` inside a SLURM array task, the job id in a plain job, else None."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
+def _has_local_checkpoint(job_dir: Path) -> bool:
+    return any((job_dir / "checkpoints" / name).exists() for name in ("last.pt", "last.prev.pt"))
+
+
+def _note(job_dir: Path, message: str) -> None:
+    with open(job_dir / "job.log", "a", encoding="utf-8") as fh:
+        fh.write(f"== {message}\n")
+
+
+def _with_retries(action, what: str) -> None:
+    """The job is done: try hard to record how it ended (1, 2, 4, 8 s apart), then raise."""
+    for delay in (1, 2, 4, 8, 0):
         try:
-            return f"killed by {signal.Signals(-rc).name}"
-        except ValueError:
-            return f"killed by signal {-rc}"
-    reason = f"exit status {rc}"
-    try:
-        with open(log_path, "rb") as fh:
-            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 4096))
-            lines = [ln.strip() for ln in fh.read().decode("utf-8", "replace").splitlines()]
-    except OSError:
-        return reason
-    lines = [ln for ln in lines if ln]
-    tagged = [ln for ln in lines if ln.startswith("orchestrator.job: failed:")]
-    last = (tagged or lines or [""])[-1].removeprefix("orchestrator.job: failed: ")
-    return f"{reason}: {last[:500]}" if last else reason
+            action()
+            return
+        except Exception as exc:
+            if not delay:
+                raise
+            log.error("%s failed (%s); retrying in %ss", what, exc, delay)
+            time.sleep(delay)

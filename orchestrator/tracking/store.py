@@ -15,6 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from orchestrator.paths import state_dir
+from orchestrator.uris import ensure_sqlite_parent, is_http, sqlite_url
+
 # Env defaults applied by configure_mlflow_env(); a value the user exported is kept.
 MLFLOW_ENV_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
@@ -26,10 +29,6 @@ MLFLOW_ENV_DEFAULTS = {
     "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
 }
 
-# Env contract (worker -> job): a truthy value logs only the best checkpoint's path, not the file.
-NO_LOG_CHECKPOINTS_ENV = "REGSEG_NO_LOG_CHECKPOINTS"
-_TRUTHY = frozenset({"1", "true", "yes", "on"})
-
 
 def configure_mlflow_env() -> None:
     """Apply MLFLOW_ENV_DEFAULTS to this process's environment (idempotent, keeps user values)."""
@@ -37,21 +36,12 @@ def configure_mlflow_env() -> None:
         os.environ.setdefault(key, value)
 
 
-def state_dir() -> Path:
-    """The project's state directory (queue DB, MLflow store, job dirs); see docs/CONTRACTS.md."""
-    try:
-        from orchestrator.paths import state_dir as _state_dir
-    except ImportError:  # paths.py not there: the same rule, stated in docs/CONTRACTS.md
-        return Path(os.environ.get("REGSEG_HOME") or ".regseg").resolve()
-    return Path(_state_dir()).resolve()
-
-
 def default_tracking_uri() -> str:
     """``$MLFLOW_TRACKING_URI`` or the embedded ``sqlite:///<state>/mlflow.db``."""
     env = os.environ.get("MLFLOW_TRACKING_URI")
     if env:
         return env
-    return f"sqlite:///{state_dir() / 'mlflow.db'}"
+    return sqlite_url(state_dir() / "mlflow.db")
 
 
 def default_artifact_root() -> Path:
@@ -63,27 +53,15 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     return tracking_uri or default_tracking_uri()
 
 
-def is_remote(tracking_uri: str) -> bool:
-    """True for a tracking server (http/https): it chooses artifact locations itself."""
-    return tracking_uri.split(":", 1)[0].lower() in ("http", "https")
-
-
-def ensure_local_store(tracking_uri: str) -> None:
-    """Create the directory of a ``sqlite:///`` store so MLflow can open it."""
-    prefix = "sqlite:///"
-    if tracking_uri.startswith(prefix):
-        Path(tracking_uri[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
+is_remote = is_http
+ensure_local_store = ensure_sqlite_parent  # create a sqlite:/// store's directory
 
 
 def make_client(tracking_uri: str):
     """An ``MlflowClient`` bound to ``tracking_uri`` (env configured first; mlflow imported lazily)."""
     configure_mlflow_env()
-    ensure_local_store(tracking_uri)
+    ensure_sqlite_parent(tracking_uri)
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri)
 
-
-def log_checkpoints_enabled() -> bool:
-    """False when ``$REGSEG_NO_LOG_CHECKPOINTS`` is truthy (1/true/yes/on)."""
-    return os.environ.get(NO_LOG_CHECKPOINTS_ENV, "").strip().lower() not in _TRUTHY

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from orchestrator.errors import SpecError
-from orchestrator.spec_yaml import KeyPath, format_path
+from orchestrator.specs.source import KeyPath, format_path
 
 #: Keys the spec may set on top of TrainConfig fields: they build ``model_name``.
 MODEL_PARTS = ("body", "decoder")
@@ -149,6 +149,9 @@ def _resources(where: Where, path: KeyPath, value: Any) -> None:
                                             f"expected one of {sorted(RESOURCE_KEYS)}")
         if not _is_int(v) or v < 0:
             raise where.fail(path + (key,), f"expected an integer >= 0, got {describe(v)}")
+        if key == "gpus" and v > 1:
+            raise where.fail(path + (key,), f"expected 0 or 1 (a job runs on one GPU slot; "
+                                            f"multi-GPU jobs do not exist yet), got {v}")
 
 
 TOP_LEVEL: dict[str, Callable[[Where, KeyPath, Any], None]] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from orchestrator.schema import DbTimestamp, db_now
+from orchestrator.queue.schema import DbTimestamp, db_now
 
 revision = "0001"
 down_revision = None

@@ -1,0 +1,115 @@
+"""Submitting runs: one sweep per spec, one transaction for all, dedup by (run hash, repetition)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from sqlalchemy import func, insert, select, tuple_
+
+from orchestrator.errors import QueueError
+from orchestrator.queue.schema import Job, Sweep
+from orchestrator.queue.store import Store
+
+IN_CHUNK = 500  # run hashes per IN (...) lookup
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    spec_name: str
+    sweep_id: int | None  # None for a dry run
+    n_runs: int
+    n_new: int
+    n_known: int
+    rows: list = field(default_factory=list, repr=False)  # per run: label, seed, hash, new
+    job_ids: list = field(default_factory=list)  # the queued jobs of these runs, created or found
+
+
+# ----------------------------------------------------------------------------- submit
+def _known_repetitions(session: Any, hashes: Sequence[str]) -> dict[str, int]:
+    known: dict[str, int] = {}
+    unique = sorted(set(hashes))
+    for i in range(0, len(unique), IN_CHUNK):
+        chunk = unique[i:i + IN_CHUNK]
+        stmt = (select(Job.run_hash, func.max(Job.repetition))
+                .where(Job.run_hash.in_(chunk)).group_by(Job.run_hash))
+        known.update({h: rep for h, rep in session.execute(stmt)})
+    return known
+
+
+def submit(store: Store, batches: Sequence[tuple[Any, Sequence[Any]]], *, force: bool = False,
+           priority: int = 0, max_attempts: int = 3, max_lost_attempts: int = 10,
+           dry_run: bool = False) -> list[SubmitResult]:
+    """Queue every (spec, runs) batch in ONE transaction; one sweep per spec.
+
+    A run whose hash is already in the queue (any state) is "known" and skipped, unless
+    ``force``, which adds a new repetition. ``dry_run`` only counts. Nothing is written when any
+    batch fails. ``max_attempts`` bounds the job's own failures, ``max_lost_attempts`` the
+    attempts lost with their worker.
+    """
+    if max_attempts < 1:
+        raise QueueError(f"max_attempts: expected >= 1, got {max_attempts}")
+    if max_lost_attempts < 1:
+        raise QueueError(f"max_lost_attempts: expected >= 1, got {max_lost_attempts}")
+    results = []
+    with store.session_scope() as session:
+        known = _known_repetitions(session, [r.run_hash for _, runs in batches for r in runs])
+        for spec, runs in batches:
+            results.append(_submit_one(session, spec, runs, known, force=force, priority=priority,
+                                       limits=(max_attempts, max_lost_attempts), dry_run=dry_run))
+        if dry_run:
+            session.rollback()
+    return results
+
+
+def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, int], *,
+                force: bool, priority: int, limits: tuple[int, int], dry_run: bool) -> SubmitResult:
+    new_rows, rows, pairs = [], [], []
+    for run in runs:
+        # A run is (run_hash, repetition): a spec's `repeats` asks for repetitions 0..N-1, and
+        # --force adds one more on top of what is known.
+        wanted = getattr(run, "repetition", 0)
+        is_new = force or wanted > known.get(run.run_hash, -1)
+        rows.append({"label": run.label, "seed": run.seed, "repetition": wanted,
+                     "run_hash": run.run_hash[:12], "model_name": run.config.model_name,
+                     "status": "new" if is_new else "known"})
+        if is_new:
+            rep = known.get(run.run_hash, -1) + 1 if force else wanted
+            known[run.run_hash] = max(rep, known.get(run.run_hash, -1))  # later batches see it
+            new_rows.append((run, rep))
+            pairs.append((run.run_hash, rep))
+        else:
+            pairs.append((run.run_hash, wanted))
+    sweep_id = None
+    if not dry_run:
+        sweep = Sweep(spec_name=spec.name, group=spec.group, spec_path=str(spec.path),
+                      project_dir=str(spec.project_dir), n_runs=len(runs), n_new=len(new_rows))
+        session.add(sweep)
+        session.flush()
+        sweep_id = sweep.id
+        tags = json.dumps(spec.tags, sort_keys=True)
+        gpus = int(spec.resources.get("gpus", 1))
+        rows_to_insert = [
+            {"sweep_id": sweep_id, "spec_name": spec.name, "group": spec.group,
+             "run_hash": run.run_hash, "repetition": rep, "label": run.label, "seed": run.seed,
+             "config": run.config.canonical_json(), "tags": tags, "gpus": gpus, "state": "queued",
+             "priority": priority, "attempts": 0, "max_attempts": limits[0],
+             "lost_attempts": 0, "max_lost_attempts": limits[1]}
+            for run, rep in new_rows]
+        if rows_to_insert:
+            session.execute(insert(Job), rows_to_insert)
+    return SubmitResult(spec_name=spec.name, sweep_id=sweep_id, n_runs=len(runs),
+                        n_new=len(new_rows), n_known=len(runs) - len(new_rows), rows=rows,
+                        job_ids=_job_ids(session, pairs))
+
+
+def _job_ids(session: Any, pairs: Sequence[tuple[str, int]]) -> list[int]:
+    """Ids of the jobs (run hash, repetition) in ``pairs`` that exist, in the order given."""
+    found: dict[tuple[str, int], int] = {}
+    for i in range(0, len(pairs), IN_CHUNK):
+        chunk = list(pairs[i:i + IN_CHUNK])
+        stmt = select(Job.run_hash, Job.repetition, Job.id).where(
+            tuple_(Job.run_hash, Job.repetition).in_(chunk))
+        found.update({(h, r): job_id for h, r, job_id in session.execute(stmt)})
+    return [found[p] for p in pairs if p in found]

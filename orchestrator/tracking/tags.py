@@ -1,0 +1,49 @@
+"""The MLflow vocabulary of this project: experiment names and tag keys (docs/CONTRACTS.md).
+
+A leaf module (no imports beyond the standard library) so the worker, the job, the log importer
+and the reports all spell every key the same way.
+"""
+
+from __future__ import annotations
+
+EXPERIMENT_PREFIX = "regseg/"      # queued runs: regseg/<group>
+REFERENCE_PREFIX = "reference/"    # imported reference logs: reference/<group>
+
+SPEC = "regseg.spec"
+SPEC_HASH = "regseg.spec_hash"
+GROUP = "regseg.group"
+SWEEP = "regseg.sweep"
+RUN_HASH = "regseg.run_hash"
+SEED = "regseg.seed"
+JOB_ID = "regseg.job_id"
+ATTEMPT = "regseg.attempt"
+GIT_COMMIT = "regseg.git_commit"
+HOST = "regseg.host"
+DEVICE = "regseg.device"
+SOURCE = "regseg.source"           # "regseg" (trained here) or "reference" (imported log)
+MODEL = "regseg.model"
+CONFIG_LABEL = "regseg.config_label"
+ERROR = "regseg.error"
+BEST_CHECKPOINT = "regseg.best_checkpoint"
+LAST_CHECKPOINT = "regseg.last_checkpoint"
+#: artifact path of the newest complete resume checkpoint in the run (set after its upload)
+RESUME_CHECKPOINT = "regseg.resume_checkpoint"
+RESUME_EPOCH = "regseg.resume_epoch"
+#: set on a run closed because its job had to start over (no checkpoint anywhere)
+RESTARTED = "regseg.restarted"
+SUPERSEDED_BY = "regseg.superseded_by"
+PRUNED_EPOCH = "regseg.pruned_epoch"
+USER_TAG_PREFIX = "regseg.tag."    # a spec's `tags:` reach MLflow under this prefix
+
+SOURCE_REGSEG = "regseg"
+SOURCE_REFERENCE = "reference"
+
+
+def experiment_name(group: str) -> str:
+    """``regseg/<group>``: the experiment of a spec group's queued runs."""
+    return f"{EXPERIMENT_PREFIX}{group}"
+
+
+def reference_experiment_name(group: str) -> str:
+    """``reference/<group>``: the experiment of imported reference logs of a group."""
+    return f"{REFERENCE_PREFIX}{group}"

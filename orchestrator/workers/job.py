@@ -1,0 +1,134 @@
+"""One training job, as the worker runs it::
+
+    python -m orchestrator.workers.job --config config.json --out DIR
+        [--db URL --job-id N --worker-id W --worker-pid PID] [--tracking-uri URI --run-id ID]
+        [--no-log-checkpoints]
+
+A thin call into ``regseg.train.run_to_exit`` (the one "config -> train -> exit status" path)
+with the MLflow callback and the queue reports added: the start epoch of this attempt and, at the
+end, the job's outcome (best mIoU / mIoU^R / epoch, or the error that ended it) go into the job's
+queue row through the queue API. Exit status (regseg.exit_codes): 0 trained to the end; 75
+stopped by SIGTERM/SIGINT after writing ``<out>/checkpoints/last.pt``; otherwise failed.
+
+The job dies with its worker: it asks the kernel for SIGTERM when the worker thread that started
+it goes away (PR_SET_PDEATHSIG), so a worker killed with SIGKILL leaves no orphan training on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import math
+import os
+import signal
+import sys
+from typing import Any, Sequence
+
+_PR_SET_PDEATHSIG = 1
+
+log = logging.getLogger("orchestrator.workers.job")
+
+
+def die_with_parent(parent_pid: int | None, sig: int = signal.SIGTERM) -> None:
+    """Have ``sig`` delivered when the parent goes away (Linux only; a no-op elsewhere).
+
+    If the expected parent ``parent_pid`` is already gone, deliver it now (race at start).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os.kill(os.getpid(), sig)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.workers.job",
+                                     description="Run one queued training job.")
+    parser.add_argument("--config", required=True, help="resolved TrainConfig (JSON or YAML)")
+    parser.add_argument("--out", required=True, help="job directory (checkpoints, metrics)")
+    parser.add_argument("--db", default=None, help="queue database URL (outcome reports)")
+    parser.add_argument("--job-id", type=int, default=None)
+    parser.add_argument("--worker-id", default=None, help="the worker holding the job")
+    parser.add_argument("--worker-pid", type=int, default=None,
+                        help="the worker's pid: the job stops when that process is gone")
+    parser.add_argument("--tracking-uri", default=None)
+    parser.add_argument("--run-id", default=None, help="MLflow run to log into")
+    parser.add_argument("--no-log-checkpoints", action="store_true",
+                        help="log the best checkpoint's path to MLflow, not the file")
+    return parser.parse_args(argv)
+
+
+class QueueReporter:
+    """Engine callback that tells the queue where this attempt started (the outcome is sent by
+    :func:`main` once training has returned)."""
+
+    def __init__(self, store: Any, job_id: int, worker_id: str) -> None:
+        self.store, self.job_id, self.worker_id = store, job_id, worker_id
+
+    def on_train_start(self, cfg, *, model, start_epoch: int, out_dir) -> None:
+        from orchestrator import queue
+
+        queue.record_start(self.store, self.job_id, self.worker_id, start_epoch=start_epoch)
+        if start_epoch > 0:
+            print(f"== resuming at epoch {start_epoch} from {out_dir}/checkpoints/last.pt",
+                  file=sys.stderr, flush=True)
+
+    def report(self, summary: dict | None, error: str | None) -> None:
+        from orchestrator import queue
+
+        values: dict[str, Any] = {"error": error}
+        if summary:
+            for key, column in (("best_mIoU", "best_miou"), ("best_mIoU_reduced", "best_miou_reduced")):
+                value = summary.get(key)
+                if isinstance(value, (int, float)) and not math.isnan(value):
+                    values[column] = float(value)
+            if summary.get("best_epoch") is not None:
+                values["best_epoch"] = int(summary["best_epoch"])
+        queue.record_result(self.store, self.job_id, self.worker_id, **values)
+
+
+def _callbacks(args: argparse.Namespace, reporter: QueueReporter | None) -> list:
+    callbacks: list = [reporter] if reporter is not None else []
+    if args.run_id:
+        from orchestrator.tracking import MlflowCallback
+
+        callbacks.append(MlflowCallback(tracking_uri=args.tracking_uri, run_id=args.run_id,
+                                        out_dir=args.out,
+                                        log_checkpoints=not args.no_log_checkpoints))
+    return callbacks
+
+
+def _reporter(args: argparse.Namespace) -> QueueReporter | None:
+    if not (args.db and args.job_id is not None and args.worker_id):
+        return None
+    from orchestrator.queue.store import open_store
+
+    return QueueReporter(open_store(args.db), args.job_id, args.worker_id)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from regseg.train import install_stop_handlers, run_to_exit
+
+    args = _parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = install_stop_handlers()
+    die_with_parent(args.worker_pid)
+    reporter = _reporter(args)
+    status, summary, error = run_to_exit(args.config, args.out, stop=stop, progress=False,
+                                         callbacks=_callbacks(args, reporter))
+    if error:
+        print(f"job: {error}", file=sys.stderr, flush=True)
+    if reporter is not None:
+        try:
+            reporter.report(summary, error)
+        except Exception as exc:  # the queue is unreachable: the worker still maps the exit status
+            log.error("could not record the outcome in the queue: %s", exc)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
