@@ -69,10 +69,8 @@ def python_version() -> str:
 
 def torch_versions() -> dict[str, str | None]:
     """``{torch, cuda, cudnn}`` versions as strings; None for what this build lacks."""
-    try:
-        import torch
-    except ImportError:
-        return {"torch": None, "cuda": None, "cudnn": None}
+    import torch
+
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return {"torch": str(torch.__version__), "cuda": torch.version.cuda,
             "cudnn": None if cudnn is None else str(cudnn)}
@@ -80,10 +78,8 @@ def torch_versions() -> dict[str, str | None]:
 
 def gpu_name(device: int = 0) -> str:
     """The model of CUDA device ``device`` (as CUDA_VISIBLE_DEVICES numbers it), else ``cpu``."""
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
+    import torch
+
     if not torch.cuda.is_available() or device >= torch.cuda.device_count():
         return "cpu"
     return str(torch.cuda.get_device_name(device))

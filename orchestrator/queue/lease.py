@@ -47,6 +47,7 @@ class ClaimedJob:
     mlflow_run_id: str | None
     project_dir: str | None
     attempt_id: int | None = None  # the job_attempts row of this attempt
+    spec_hash: str | None = None  # sha256 of the spec file and its extends chain
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -70,8 +71,8 @@ def claim(store: Store, worker_id: str, *, lease_seconds: float, host: str = "",
         job_id = session.execute(stmt).scalar_one_or_none()
         if job_id is None:
             return None
-        job, project_dir = session.execute(
-            select(Job, Sweep.project_dir).join(Sweep, Sweep.id == Job.sweep_id)
+        job, project_dir, spec_hash = session.execute(
+            select(Job, Sweep.project_dir, Sweep.spec_hash).join(Sweep, Sweep.id == Job.sweep_id)
             .where(Job.id == job_id)).one()
         attempt = JobAttempt(job_id=job_id, worker_id=worker_id, host=host, slot=slot,
                              slurm_job_id=slurm_job_id)
@@ -84,7 +85,7 @@ def claim(store: Store, worker_id: str, *, lease_seconds: float, host: str = "",
                           config=json.loads(job.config), tags=json.loads(job.tags),
                           attempt=int(number), max_attempts=job.max_attempts,
                           mlflow_run_id=job.mlflow_run_id, project_dir=project_dir,
-                          attempt_id=attempt.id)
+                          attempt_id=attempt.id, spec_hash=spec_hash)
 
 
 def _cas(store: Store, job_id: int, worker_id: str, values: dict, *,

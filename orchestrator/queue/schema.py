@@ -117,6 +117,7 @@ class Sweep(Base):
     project_dir: Mapped[str] = mapped_column(Text)
     n_runs: Mapped[int] = mapped_column(Integer)
     n_new: Mapped[int] = mapped_column(Integer)
+    spec_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # spec file + extends
     created_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
 
 

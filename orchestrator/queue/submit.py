@@ -84,7 +84,8 @@ def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, i
     sweep_id = None
     if not dry_run:
         sweep = Sweep(spec_name=spec.name, group=spec.group, spec_path=str(spec.path),
-                      project_dir=str(spec.project_dir), n_runs=len(runs), n_new=len(new_rows))
+                      project_dir=str(spec.project_dir), n_runs=len(runs), n_new=len(new_rows),
+                      spec_hash=getattr(spec, "content_hash", None))
         session.add(sweep)
         session.flush()
         sweep_id = sweep.id

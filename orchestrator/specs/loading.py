@@ -21,14 +21,16 @@ A run's identity is ``TrainConfig.run_hash()`` (sha256 of the canonical JSON, se
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import SpecError
-from orchestrator.specs.validation import (Where, check_config_keys, check_document)
 from orchestrator.specs.source import KeyPath, load_yaml_with_lines
+from orchestrator.specs.validation import Where, check_config_keys, check_document
 
 MERGED_KEYS = ("base", "tags")  # merged key by key along `extends`; every other key is replaced
 PATH_FIELD_SUFFIXES = ("_dir", "_path")  # TrainConfig fields holding filesystem paths
@@ -53,6 +55,7 @@ class Spec:
     tags: dict
     resources: dict
     origins: dict = field(repr=False)  # key path prefix -> Where it was written
+    content_hash: str = ""  # sha256 of the spec file, its extends chain and any --set overrides
 
     def fail(self, path: KeyPath, message: str) -> SpecError:
         for n in (2, 1):
@@ -81,6 +84,7 @@ def load_spec(path: str | os.PathLike, *, project_dir: str | os.PathLike | None 
         for key in overrides:
             origins[("base", key)] = Where(Path("--set"), {})
     spec = _build(spec_path, project, merged, origins)
+    spec = replace(spec, content_hash=_content_hash(spec_path, origins, overrides))
     fields = TrainConfig.model_fields
     for key in spec.base:
         check_config_keys(spec.origins.get(("base", key), spec.origins[()]), ("base",), [key], fields)
@@ -91,6 +95,16 @@ def load_spec(path: str | os.PathLike, *, project_dir: str | os.PathLike | None 
         for i, point in enumerate(getattr(spec, key)):
             check_config_keys(spec.origins[(key,)], (key, i), point, fields)
     return spec
+
+
+def _content_hash(spec_path: Path, origins: dict, overrides: dict[str, Any] | None) -> str:
+    """What the spec says, as bytes: every file of its extends chain, then the overrides."""
+    files = {spec_path} | {w.file for w in origins.values() if w.file.is_file()}
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(json.dumps(overrides or {}, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
 
 
 def _project_dir(spec_path: Path, given: str | os.PathLike | None) -> Path:

@@ -39,6 +39,7 @@ from orchestrator.tracking.store import is_remote, make_client, resolve_tracking
 
 log = logging.getLogger(__name__)
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the checkout the code runs from
 GFLOPS_INPUT_SIZE = (1024, 2048)  # the paper's complexity convention (Table 1-3 of Gao 2021)
 ARTIFACT_DIR = "tracking"         # <out>/tracking/: files written for upload
 SUMMARY_METRICS = ("best_mIoU", "best_mIoU_reduced", "best_epoch")
@@ -142,7 +143,8 @@ class MlflowCallback:
             self._last_epoch = start_epoch - 1
         self.sink.flush(force=True)  # what an earlier attempt left behind goes first
         params = {} if self._has_complexity() else self._complexity(model)
-        self.sink.submit(params=params, tags={T.DEVICE: describe_device(model)})
+        tags = {T.DEVICE: describe_device(model), **self._provenance(cfg)}
+        self.sink.submit(params=params, tags=tags)
 
     @_hook
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, Any]) -> None:
@@ -183,6 +185,8 @@ class MlflowCallback:
         best = self._checkpoint_paths().get("best")
         if best is not None and self.log_checkpoints:
             files.append((best, "checkpoints"))
+        # sample predictions of the best epoch (regseg.predict.SampleImagesCallback), if any
+        files.extend((p, "predictions") for p in sorted(self.out_dir.glob("predictions/*.png")))
         self.sink.submit(metrics=metrics, tags=tags,
                          artifacts=[(str(p), a) for p, a in files], flush=False)
         self.sink.flush(force=True)
@@ -204,6 +208,17 @@ class MlflowCallback:
         except Exception:
             log.warning("model complexity could not be measured; params not logged", exc_info=True)
             return {}
+
+    def _provenance(self, cfg) -> dict[str, str]:
+        """Code, environment and data of this attempt (regseg.provenance), as tags; the dataset
+        fingerprint is cached per directory under the state dir."""
+        from orchestrator.paths import state_dir
+        from regseg import provenance
+
+        # device 0: a slot's job sees only its own GPU, as device 0 (CUDA_VISIBLE_DEVICES)
+        info = provenance.collect(project_dir=PACKAGE_ROOT, dataset_dir=_cfg_get(cfg, "dataset_dir"),
+                                  cache_dir=state_dir() / "cache", device=0)
+        return provenance.provenance_tags(info)
 
     def _checkpoint_paths(self) -> dict[str, Path]:
         paths = {kind: self.out_dir / "checkpoints" / f"{kind}.pt" for kind in ("best", "last")}

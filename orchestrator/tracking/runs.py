@@ -96,6 +96,7 @@ def run_tags(job: JobInfo) -> dict[str, str]:
         T.GIT_COMMIT: commit, T.HOST: socket.gethostname(),
         T.DEVICE: getattr(job, "device", None), T.SOURCE: T.SOURCE_REGSEG,
         T.MODEL: job.config.get("model_name"), T.CONFIG_LABEL: config_label(job),
+        T.SPEC_HASH: getattr(job, "spec_hash", None),
     }
     user_tags = getattr(job, "tags", None) or {}
     tags.update({f"{T.USER_TAG_PREFIX}{k}": v for k, v in dict(user_tags).items()})

@@ -59,6 +59,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--run-id", default=None, help="MLflow run to log into")
     parser.add_argument("--no-log-checkpoints", action="store_true",
                         help="log the best checkpoint's path to MLflow, not the file")
+    parser.add_argument("--no-sample-images", action="store_true",
+                        help="do not predict sample validation images at the best epoch")
     return parser.parse_args(argv)
 
 
@@ -93,6 +95,9 @@ class QueueReporter:
 
 def _callbacks(args: argparse.Namespace, reporter: QueueReporter | None) -> list:
     callbacks: list = [reporter] if reporter is not None else []
+    samples = _sample_images(args) if args.run_id and not args.no_sample_images else None
+    if samples is not None:
+        callbacks.append(samples)
     if args.run_id:
         from orchestrator.tracking import MlflowCallback
 
@@ -100,6 +105,21 @@ def _callbacks(args: argparse.Namespace, reporter: QueueReporter | None) -> list
                                         out_dir=args.out,
                                         log_checkpoints=not args.no_log_checkpoints))
     return callbacks
+
+
+def _sample_images(args: argparse.Namespace):
+    """A fixed handful of validation images (the same indices for every run of a group),
+    predicted at each new best epoch into ``<out>/predictions/``; the MLflow callback uploads
+    them at the end. Must come before the MLflow callback in the list."""
+    from regseg.config import TrainConfig
+    from regseg.errors import RegsegError
+    from regseg.predict.samples import SampleImagesCallback
+
+    try:
+        return SampleImagesCallback.for_config(TrainConfig.from_file(args.config), args.out)
+    except RegsegError as exc:  # training reports the same problem with its own exit status
+        log.warning("no sample images: %s", exc)
+        return None
 
 
 def _reporter(args: argparse.Namespace) -> QueueReporter | None:

@@ -49,6 +49,7 @@ class WorkerOptions:
     tracking: bool = True
     tracking_uri: str | None = None
     log_checkpoints: bool = True  # False: only the best checkpoint's path goes to MLflow
+    sample_images: bool = True  # False: no sample predictions logged under predictions/
     state_dir: Path | None = None
     # Replaces the training command (tests run many quick real subprocesses with it): an argv
     # template with {python}, {config}, {out}, {job_id}, {attempt}, {db}, {worker_id},
@@ -214,6 +215,8 @@ class Worker:
             argv += ["--run-id", run_id, "--tracking-uri", str(self.tracker.tracking_uri)]
             if not self.options.log_checkpoints:
                 argv.append("--no-log-checkpoints")
+            if not self.options.sample_images:
+                argv.append("--no-sample-images")
         return argv
 
     def _start_tracking(self, job: queue.ClaimedJob, worker_id: str,

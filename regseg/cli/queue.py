@@ -158,6 +158,9 @@ def worker_cmd(
     no_log_checkpoints: bool = typer.Option(
         False, "--no-log-checkpoints", help="Log only the best checkpoint's path to MLflow, "
         "not the file."),
+    no_sample_images: bool = typer.Option(
+        False, "--no-sample-images", help="Do not log sample validation predictions (PNG) of the "
+        "best epoch to MLflow."),
     job_command: Optional[str] = typer.Option(
         None, "--job-command", hidden=True,
         help="Testing only: a JSON argv template replacing the training command."),
@@ -188,6 +191,7 @@ def worker_cmd(
                             exit_when_empty=exit_when_empty, poll_seconds=poll_seconds,
                             tracking=not no_tracking, tracking_uri=tracking_uri,
                             log_checkpoints=not no_log_checkpoints,
+                            sample_images=not no_sample_images,
                             job_command=tuple(command) if command else None)
     slots = detect_slots(gpus, cpu_slots=cpu_slots)
     worker = Worker(open_store(db), slots, options)

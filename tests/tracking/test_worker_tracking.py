@@ -153,6 +153,18 @@ def test_sweep_creates_one_complete_run_per_job(sweep):
         # --no-log-checkpoints: the path only
         assert not client.list_artifacts(run.info.run_id, "checkpoints")
         assert tags["regseg.best_checkpoint"].endswith("checkpoints/best.pt")
+        # provenance of code, environment and data, and the spec's content hash
+        assert len(tags["regseg.spec_hash"]) == 64
+        assert tags["regseg.provenance.dataset_fingerprint"].startswith("sha256:")
+        assert tags["regseg.provenance.gpu"] == "cpu" and tags["regseg.provenance.torch"]
+        # the best epoch's sample predictions, one PNG per fixed validation index
+        samples = [a.path for a in client.list_artifacts(run.info.run_id, "predictions")]
+        assert samples and all(p.startswith("predictions/sample_") for p in samples), samples
+    # the outcome is in the queue row, equal to what MLflow holds
+    for job in sweep["jobs"].values():
+        run = client.get_run(job["mlflow_run_id"])
+        assert job["best_miou_reduced"] == pytest.approx(run.data.metrics["best_mIoU_reduced"])
+        assert job["best_epoch"] == int(run.data.metrics["best_epoch"])
 
 
 def test_kill_9_then_resume_appends_each_epoch_once_to_the_same_run(sweep):

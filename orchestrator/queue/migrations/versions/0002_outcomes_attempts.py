@@ -1,4 +1,5 @@
-"""A job's outcome in its row, infrastructure losses counted apart, one row per attempt.
+"""A job's outcome in its row, infrastructure losses counted apart, one row per attempt, the
+spec's content hash on its sweep.
 
 Revision ID: 0002
 Revises: 0001
@@ -28,6 +29,8 @@ _JOB_COLUMNS = (
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("sweeps") as batch:
+        batch.add_column(sa.Column("spec_hash", sa.String(64), nullable=True))
     with op.batch_alter_table("jobs") as batch:
         for column in _JOB_COLUMNS:
             batch.add_column(column.copy())
@@ -54,3 +57,5 @@ def downgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         for column in reversed(_JOB_COLUMNS):
             batch.drop_column(column.name)
+    with op.batch_alter_table("sweeps") as batch:
+        batch.drop_column("spec_hash")
