@@ -32,6 +32,8 @@ from regseg.errors import ConfigError
 LrSchedulerName = Literal["poly", "cosine", "exp", "step"]
 LossTypeName = Literal["cross_entropy", "bootstrapped_cross_entropy"]
 DatasetName = Literal["cityscapes", "camvid", "synthetic"]
+# Must equal the keys of regseg.data.class_uniform.CENTROID_RULES (a test checks it).
+CentroidRuleName = Literal["center_of_mass", "nearest_class_pixel"]
 # Must equal the keys of regseg.data.augment's registry (a test checks it); kept here as a
 # Literal so validating a config never imports torch.
 AugModeName = Literal[
@@ -87,6 +89,9 @@ class TrainConfig(BaseModel):
     val_label_size: int = Field(1024, ge=1)
     aug_mode: AugModeName = "randaug_reduced"
     class_uniform_pct: float = Field(0.5, ge=0, le=1)
+    # where a class-uniform crop is centred: the reference's truncated centre of mass of the class
+    # in its tile (may lie off the class), or that point moved to the nearest pixel of the class
+    class_uniform_centroid: CentroidRuleName = "center_of_mass"
     train_split: str = Field("train", min_length=1)
     val_split: str = Field("val", min_length=1)
     num_workers: int = Field(6, ge=0)

@@ -86,25 +86,39 @@ def benchmark_cmd(
     amp: Optional[bool] = typer.Option(
         None, "--amp/--no-amp", help="Autocast: float16 on CUDA, bfloat16 on CPU (default: on "
         "for CUDA as in the paper's speed protocol, off for CPU)."),
-    channels_last: Optional[bool] = typer.Option(
-        None, "--channels-last/--no-channels-last",
-        help="NHWC memory format (default: on; measured faster on CPU, see bench_models.py)."),
-    fuse: bool = typer.Option(True, "--fuse/--no-fuse",
-                              help="eval: fold Conv+BN pairs (same outputs; default: on)."),
+    baseline: bool = typer.Option(
+        False, "--baseline", help="Time the plain eager baseline (contiguous, unfused, for-loop "
+        "SGD) instead of the engine's path."),
     num_classes: int = typer.Option(19, "--num-classes", help="Classifier width."),
+    suite: bool = typer.Option(False, "--suite", help="Run the whole suite (model eval/train "
+                               "and train loader, each against its baseline) and write "
+                               "benchmarks/results/<date>.json and .md."),
+    quick: bool = typer.Option(False, "--quick", help="--suite: fewer rounds (about a minute)."),
+    out_dir: str = typer.Option("benchmarks/results", "--out-dir", help="--suite: where to write."),
     fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
 ) -> None:
-    """Measure steady-state images/s of a model after warm-up.
+    """Measure steady-state images/s of a model after warm-up, on the engine's own code path.
 
-    eval: inference_mode forward passes; train: forward + cross-entropy + backward + SGD step.
-    Reports the median iteration time.
+    eval: the engine's folded channels_last copy under inference mode; train: the engine's
+    training iteration (forward, loss, backward, fused SGD step, schedule). Reports the median
+    iteration time. --suite runs every measurement against its baseline.
     """
-    from regseg.benchmark import benchmark
     from regseg.cli._output import emit
 
+    if suite:
+        from regseg.benchmark.suite import run_suite
+
+        record = run_suite(model=model, device=device, quick=quick, out_dir=out_dir)
+        rows = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()
+                 if k != "baseline_is"} for row in record["results"]]
+        emit(rows, fmt)
+        typer.echo(f"wrote {record['json_path']} and {record['markdown_path']}", err=True)
+        return
+    from regseg.benchmark import benchmark
+
     result = benchmark(model, mode=mode, input_size=input_size, batch=batch, iters=iters,
-                       warmup=warmup, device=device, amp=amp, channels_last=channels_last,
-                       fuse=fuse, num_classes=num_classes)
+                       warmup=warmup, device=device, amp=amp,
+                       path="eager" if baseline else "engine", num_classes=num_classes)
     row = result.as_row()
     row["seconds_per_iter"] = round(row["seconds_per_iter"], 4)
     row["images_per_s"] = round(row["images_per_s"], 3)

@@ -2,11 +2,19 @@
 
 Once per dataset: every label is cut into square tiles (side ``min(1024, H, W)``, i.e. the
 reference's 1024 on full-size Cityscapes); for each class present in a tile we record one
-centroid: the tile's centre of mass of that class, moved to the nearest pixel of the class when
-it falls outside it (so a crop around it always contains the class). Like the reference, the
-result is cached as JSON next to (not inside) the dataset directory:
-``<dataset_dir>_<split>_centroids-<key>.json``, the key hashing the label files' names, sizes and
-mtimes; it is kept only in memory when that location is not writable.
+centroid. Rule ``center_of_mass`` (the reference's, the default): the tile's centre of mass of
+that class, truncated to integers and used as is, even where it falls off the class (a ring, an
+L-shaped region), so a crop around it may miss the class. Rule ``nearest_class_pixel`` (this
+project's deviation, opt-in through ``TrainConfig.class_uniform_centroid``): that point moved to
+the nearest pixel of the class, so a crop around it always contains the class.
+
+Labels smaller than 1024 px (e.g. a half-resolution copy whose labels were halved): the
+reference's fixed 1024-pixel tiles find nothing there, so its class-uniform sampling is silently
+off; here the tile shrinks to the label and a warning says so.
+
+Like the reference, the result is cached as JSON next to (not inside) the dataset directory:
+``<dataset_dir>_<split>_centroids-<key>.json``, the key hashing the rule and the label files'
+names, sizes and mtimes; it is kept only in memory when that location is not writable.
 
 Each epoch: with N images and p = ``class_uniform_pct``, ``int(N*p/C)`` centroids are drawn for
 every class that has any (randperm, wrapping around), and ``N - C*int(N*p/C)`` plain images
@@ -32,13 +40,21 @@ Centroid = tuple[int, int]
 #: class id -> list of (image index, (x, y))
 Centroids = dict[int, list[tuple[int, Centroid]]]
 _MEMORY: dict[str, Centroids] = {}
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
+#: The reference's tile side (its class_uniform_sampling.py, on full-resolution Cityscapes labels).
+REFERENCE_TILE = 1024
+#: Names accepted by ``TrainConfig.class_uniform_centroid``.
+CENTROID_RULES = ("center_of_mass", "nearest_class_pixel")
 
 
-def tile_centroids(label: np.ndarray, num_classes: int, tile: int | None = None) -> dict[int, list[Centroid]]:
-    """Centroids (x, y) of each class 0..num_classes-1 in each tile of ``label`` (uint8[H, W])."""
+def tile_centroids(label: np.ndarray, num_classes: int, tile: int | None = None, *,
+                   rule: str = "center_of_mass") -> dict[int, list[Centroid]]:
+    """Centroids (x, y) of each class 0..num_classes-1 in each tile of ``label`` (uint8[H, W]),
+    placed by ``rule`` (see the module docstring)."""
+    if rule not in CENTROID_RULES:
+        raise ValueError(f"rule: expected one of {', '.join(CENTROID_RULES)}, got {rule!r}")
     h, w = label.shape
-    tile = tile or min(1024, h, w)
+    tile = tile or min(REFERENCE_TILE, h, w)
     out: dict[int, list[Centroid]] = {}
     ys, xs = np.divmod(np.arange(tile * tile), tile)
     for y0 in range(0, h - tile + 1, tile):
@@ -49,7 +65,7 @@ def tile_centroids(label: np.ndarray, num_classes: int, tile: int | None = None)
             sum_x = np.bincount(patch, weights=xs, minlength=256)
             for c in np.flatnonzero(counts[:num_classes]):
                 cy, cx = int(sum_y[c] / counts[c]), int(sum_x[c] / counts[c])
-                if patch[cy * tile + cx] != c:  # centre of mass off the class: nearest class pixel
+                if rule == "nearest_class_pixel" and patch[cy * tile + cx] != c:
                     where = np.flatnonzero(patch == c)
                     k = where[np.argmin((ys[where] - cy) ** 2 + (xs[where] - cx) ** 2)]
                     cy, cx = int(ys[k]), int(xs[k])
@@ -58,21 +74,27 @@ def tile_centroids(label: np.ndarray, num_classes: int, tile: int | None = None)
 
 
 def build_centroids(label_paths: Sequence[Path], read_label: Callable[[Path], np.ndarray], *,
-                    num_classes: int, cache_stem: Path | None) -> Centroids:
+                    num_classes: int, cache_stem: Path | None,
+                    rule: str = "center_of_mass") -> Centroids:
     """Centroids of every class over all labels, from the cache when it is current.
 
-    The cache file is ``<cache_stem>_centroids-<key>.json`` (None = memory only).
+    The cache file is ``<cache_stem>_centroids-<key>.json`` (None = memory only). Logs a warning
+    when a label is smaller than the reference's 1024-pixel tiles (see the module docstring).
     """
-    key = _fingerprint(label_paths, num_classes)
+    key = _fingerprint(label_paths, num_classes, rule)
     if key in _MEMORY:
         return _MEMORY[key]
     cache_file = None if cache_stem is None else cache_stem.with_name(f"{cache_stem.name}_centroids-{key[:20]}.json")
     centroids = _read_cache(cache_file)
     if centroids is None:
         centroids = {}
+        smallest = None
         for i, path in enumerate(label_paths):
-            for c, points in tile_centroids(read_label(path), num_classes).items():
+            label = read_label(path)
+            smallest = min(label.shape) if smallest is None else min(smallest, *label.shape)
+            for c, points in tile_centroids(label, num_classes, rule=rule).items():
                 centroids.setdefault(c, []).extend((i, p) for p in points)
+        _warn_small_labels(smallest)
         _write_cache(cache_file, centroids)
     _MEMORY[key] = centroids
     return centroids
@@ -107,8 +129,18 @@ def _wrap_sample(n: int, k: int, generator: torch.Generator) -> list[int]:
     return [perm[j % n] for j in range(k)]
 
 
-def _fingerprint(label_paths: Sequence[Path], num_classes: int) -> str:
-    h = hashlib.sha256(f"v{_CACHE_VERSION}|{num_classes}".encode())
+def _warn_small_labels(smallest: int | None) -> None:
+    if smallest is not None and smallest < REFERENCE_TILE:
+        log.warning(
+            "class-uniform sampling: labels as small as %d px are below the reference's %d-pixel "
+            "tiles, where the reference finds no centroids (its class-uniform sampling would be "
+            "off); using %d-pixel tiles. Half-resolution labels (make-half-res --label-factor 2)? "
+            "The reference's half-res ablations assume full-resolution labels.",
+            smallest, REFERENCE_TILE, smallest)
+
+
+def _fingerprint(label_paths: Sequence[Path], num_classes: int, rule: str) -> str:
+    h = hashlib.sha256(f"v{_CACHE_VERSION}|{num_classes}|{rule}".encode())
     for p in label_paths:
         st = os.stat(p)
         h.update(f"|{p}|{st.st_size}|{st.st_mtime_ns}".encode())

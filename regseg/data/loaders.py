@@ -50,11 +50,17 @@ class SeededSampler(Sampler):
 
 
 def pad_collate(batch, *, ignore_value: int = 255):
-    """Stack samples, padding smaller ones at the bottom/right (image 0, label ignore_value)."""
+    """Stack samples, padding smaller ones at the bottom/right (image 0, label ignore_value).
+
+    The image batch is channels_last (NHWC memory), the model's input layout; values and shape
+    (``[N, 3, H, W]``) are as with any layout.
+    """
     images, labels = zip(*batch)
     h = max(t.shape[-2] for t in images)
     w = max(t.shape[-1] for t in images)
-    out_img = images[0].new_zeros((len(images), images[0].shape[0], h, w))
+    same_size = all(t.shape[-2:] == (h, w) for t in images)
+    make = torch.empty if same_size else torch.zeros
+    out_img = make((len(images), h, w, images[0].shape[0]), dtype=images[0].dtype).permute(0, 3, 1, 2)
     out_lbl = labels[0].new_full((len(labels), h, w), ignore_value)
     for k, (img, lbl) in enumerate(zip(images, labels)):
         out_img[k, :, : img.shape[-2], : img.shape[-1]] = img
@@ -97,7 +103,7 @@ def train_centroids(cfg, train: SegmentationDataset) -> class_uniform.Centroids:
         return {}
     return class_uniform.build_centroids(
         [label for _, label in train.items], train.read_label, num_classes=cfg.num_classes,
-        cache_stem=Path(f"{Path(cfg.dataset_dir).expanduser().resolve()}_{cfg.train_split}"))
+        rule=cfg.class_uniform_centroid, cache_stem=Path(f"{Path(cfg.dataset_dir).expanduser().resolve()}_{cfg.train_split}"))
 
 
 def build_loaders(cfg) -> tuple[DataLoader, DataLoader]:
@@ -108,7 +114,7 @@ def build_loaders(cfg) -> tuple[DataLoader, DataLoader]:
                             pct=cfg.class_uniform_pct, generator=generator)
     common = dict(num_workers=cfg.num_workers, collate_fn=_PadCollate(cfg.ignore_value),
                   worker_init_fn=seed_worker, pin_memory=torch.cuda.is_available(),
-                  persistent_workers=False)
+                  persistent_workers=cfg.num_workers > 0)
     train_loader = DataLoader(train, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
                               generator=generator, **common)
     val_subset = Subset(val, range(min(cfg.max_eval, len(val))))

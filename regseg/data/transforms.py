@@ -10,6 +10,14 @@ the random pad comes before the crop (``pad_before_crop=True``).
 Inputs are a PIL RGB image and a PIL "L" label; outputs are ``float32[3, H, W]`` (normalised)
 and ``int64[H, W]``. All randomness comes from the ``random.Random`` passed in, so a sample is
 a pure function of its seed (any worker, any process).
+
+Speed: the random crop window is drawn from the *resized* size (known before resizing), so only
+the part of the stored image that survives the crop is resized (PIL's ``resize(box=...)``, which
+computes every output pixel from the same source pixels and weights as resizing the whole image
+and cropping). The draws happen in the same order as before, so crop windows and flips are
+identical; pixels agree up to float rounding of the filter positions (tests/data_pipeline).
+The previous whole-image pipeline is kept in :mod:`regseg.data.transforms_previous` as the
+baseline of that test and of the loader benchmark.
 """
 
 from __future__ import annotations
@@ -20,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
-from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
 from regseg.data.augment import get_aug_mode
@@ -33,12 +40,69 @@ PAD_FILL: tuple[int, int, int] = tuple(int(m * 255) for m in IMAGENET_MEAN)  # t
 Centroid = tuple[int, int]  # (x, y) in label pixels of the stored image
 
 
+_MEAN_255 = torch.tensor(IMAGENET_MEAN).mul(255.0)
+_INV_STD_255 = torch.tensor(IMAGENET_STD).mul(255.0).reciprocal()
+
+
 def to_tensors(image: Image.Image, label: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
-    """PIL pair -> (normalised float32[3, H, W], int64[H, W])."""
-    img = tv_tensors.Image(F.pil_to_tensor(image))
-    img = F.normalize(F.to_dtype(img, torch.float32, scale=True), mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    mask = tv_tensors.Mask(torch.from_numpy(np.array(label, dtype=np.uint8)).to(torch.int64))
-    return img.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
+    """PIL pair -> (normalised float32[3, H, W], int64[H, W]).
+
+    ``(x - 255*mean) / (255*std)`` in one pass over the pixels: torchvision's
+    ``normalize(x / 255)`` up to float rounding. The image tensor is a channels-last view
+    (channel stride 1), the layout the model runs in, so batching and the model input need no
+    reordering copy.
+    """
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8))
+    img = torch.sub(pixels, _MEAN_255).mul_(_INV_STD_255).permute(2, 0, 1)
+    mask = torch.from_numpy(np.array(label, dtype=np.uint8)).to(torch.int64)
+    return img, mask
+
+
+def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) after resizing the short side to ``short_side`` (torchvision's rule:
+    the long side becomes ``int(short_side * long / short)``)."""
+    if width <= height:
+        return short_side, int(short_side * height / width)
+    return int(short_side * width / height), short_side
+
+
+def resize_region(image: Image.Image, size: tuple[int, int],
+                  window: tuple[int, int, int, int]) -> Image.Image:
+    """The ``window`` (left, top, width, height, in the resized image's pixels) of ``image``
+    resized bilinearly to ``size`` (width, height), computed from the source region only.
+
+    PIL computes each output pixel from the same source pixels and filter weights whether it
+    resizes the whole image or a box of it; only the float rounding of the positions differs.
+    """
+    left, top, w, h = window
+    if size == image.size:
+        return image.crop((left, top, left + w, top + h))
+    sx, sy = image.width / size[0], image.height / size[1]
+    box = (left * sx, top * sy, (left + w) * sx, (top + h) * sy)
+    return image.resize((w, h), Image.BILINEAR, box=box)
+
+
+def _nearest_source_index(source: int, target: int) -> np.ndarray:
+    """Source pixel of every target pixel in PIL's nearest-neighbour resize of one axis.
+
+    PIL steps ``position += source / target`` from ``0.5 * source / target`` and truncates;
+    a sequential cumulative sum repeats those exact float additions, so the indices (and hence
+    the label pixels) are bit-identical to resizing the whole label.
+    """
+    step = source / target
+    steps = np.full(target, step, dtype=np.float64)
+    steps[0] = 0.5 * step
+    return np.minimum(np.cumsum(steps).astype(np.int64), source - 1)
+
+
+def resize_label_region(label: Image.Image, size: tuple[int, int],
+                        window: tuple[int, int, int, int]) -> Image.Image:
+    """Nearest-neighbour counterpart of :func:`resize_region` for a label (exact)."""
+    left, top, w, h = window
+    xs = _nearest_source_index(label.width, size[0])[left:left + w]
+    ys = _nearest_source_index(label.height, size[1])[top:top + h]
+    rows = np.take(np.asarray(label), ys, axis=0)
+    return Image.fromarray(np.take(rows, xs, axis=1))
 
 
 def resize_pair(image: Image.Image, label: Image.Image, image_size: int, label_size: int) -> tuple:
@@ -67,10 +131,16 @@ class TrainTransform:
         if centroid is not None:  # the reference scales by the label's short side
             scale = size / min(label.size)
             centroid = (int(centroid[0] * scale), int(centroid[1] * scale))
-        image, label = resize_pair(image, label, size, size)
-        if self.pad_before_crop:
-            image, label = self.pad(image, label, rng)
-        image, label = self.crop(image, label, rng, centroid)
+        target = resized_size(*image.size, size)
+        if self.pad_before_crop or resized_size(*label.size, size) != target:
+            image, label = resize_pair(image, label, size, size)
+            if self.pad_before_crop:
+                image, label = self.pad(image, label, rng)
+            image, label = self.crop(image, label, rng, centroid)
+        else:  # resize only what the crop keeps
+            window = self.crop_window(target, rng, centroid)
+            image = resize_region(image, target, window)
+            label = resize_label_region(label, target, window)
         if rng.random() < 0.5:
             image, label = F.horizontal_flip(image), F.horizontal_flip(label)
         for aug in get_aug_mode(self.aug_mode):
@@ -82,7 +152,13 @@ class TrainTransform:
     def crop(self, image: Image.Image, label: Image.Image, rng: random.Random,
              centroid: Centroid | None) -> tuple[Image.Image, Image.Image]:
         """Crop of min(crop, image) size: uniform, or one containing ``centroid`` (x, y)."""
-        w, h = image.size
+        left, top, cw, ch = self.crop_window(image.size, rng, centroid)
+        return F.crop(image, top, left, ch, cw), F.crop(label, top, left, ch, cw)
+
+    def crop_window(self, size: tuple[int, int], rng: random.Random,
+                    centroid: Centroid | None) -> tuple[int, int, int, int]:
+        """(left, top, width, height) of the crop in an image of ``size`` (width, height)."""
+        w, h = size
         ch, cw = min(self.crop_size[0], h), min(self.crop_size[1], w)
         if centroid is None:
             top, left = rng.randint(0, h - ch), rng.randint(0, w - cw)
@@ -90,7 +166,7 @@ class TrainTransform:
             cx, cy = min(centroid[0], w - 1), min(centroid[1], h - 1)
             left = min(max(rng.randint(cx - cw + 1, cx), 0), w - cw)
             top = min(max(rng.randint(cy - ch + 1, cy), 0), h - ch)
-        return F.crop(image, top, left, ch, cw), F.crop(label, top, left, ch, cw)
+        return left, top, cw, ch
 
     def pad(self, image: Image.Image, label: Image.Image, rng: random.Random) -> tuple:
         """Pad up to the crop size, the image part at a random offset."""

@@ -27,7 +27,8 @@ import torch
 
 from regseg.engine import checkpoint as ckpt
 from regseg.engine.callbacks import CallbackList, MetricsJsonl
-from regseg.engine.evaluate import autocast_context, evaluate
+from regseg.engine.evaluate import evaluate
+from regseg.engine.fastpath import SYNC_EVERY, to_model_input, train_step
 from regseg.engine.progress import progress_enabled, track
 from regseg.engine.setup import Components, build_components, seed_epoch, seed_everything
 from regseg.errors import TrainingDiverged, TrainingInterrupted
@@ -130,34 +131,49 @@ def _interrupted(epoch: int, state: RunState) -> TrainingInterrupted:
 
 def _train_one_epoch(cfg, parts: Components, state: RunState, epoch: int, *, stop,
                      show: bool) -> dict[str, float]:
-    """One pass over the train loader; returns loss, lr, images_per_s, epoch_time."""
+    """One pass over the train loader; returns loss, lr, images_per_s, epoch_time.
+
+    Losses stay on the device; the host reads them once every ``SYNC_EVERY`` iterations and at
+    the end of the epoch (the divergence check, then the epoch mean).
+    """
     model, loader = parts.model, parts.train_loader
     model.train()
-    total_loss, batches, images_seen = 0.0, 0, 0
+    losses = torch.zeros(len(loader), dtype=torch.float32, device=parts.device)
+    batches, images_seen, checked = 0, 0, 0
     start = time.perf_counter()
     for t, (images, labels) in enumerate(track(loader, total=len(loader), desc=f"epoch {epoch}",
                                                enabled=show)):
         if stop is not None and stop.is_set():
             raise TrainingInterrupted(f"stop requested at epoch {epoch}, iteration {t}")
-        images = images.to(parts.device, non_blocking=True)
+        images = to_model_input(images, parts.device)
         labels = labels.to(parts.device, non_blocking=True).long()
-        with autocast_context(parts.device, parts.amp):
-            loss = parts.loss_fn(model(images), labels)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"loss: expected a finite value, got {value} at epoch {epoch}, "
-                                   f"iteration {t} (global iteration {state.iteration})")
-        parts.optimizer.zero_grad(set_to_none=True)
-        parts.scaler.scale(loss).backward()
-        parts.scaler.step(parts.optimizer)
-        parts.scaler.update()
+        losses[t] = train_step(model, images, labels, loss_fn=parts.loss_fn,
+                               optimizer=parts.optimizer, scaler=parts.scaler,
+                               device=parts.device, amp=parts.amp)
         parts.scheduler.step()
         state.iteration += 1
-        total_loss, batches, images_seen = total_loss + value, batches + 1, images_seen + images.shape[0]
+        batches, images_seen = batches + 1, images_seen + images.shape[0]
+        if batches - checked >= SYNC_EVERY:
+            _check_finite(losses, checked, batches, epoch, state)
+            checked = batches
+    _check_finite(losses, checked, batches, epoch, state)
+    mean_loss = losses[:batches].double().sum().item() / max(batches, 1)
     elapsed = time.perf_counter() - start
-    return {"loss": total_loss / max(batches, 1), "lr": float(parts.scheduler.get_last_lr()[-1]),
+    return {"loss": mean_loss, "lr": float(parts.scheduler.get_last_lr()[-1]),
             "images_per_s": images_seen / elapsed if elapsed > 0 else float("nan"),
             "epoch_time": elapsed}
+
+
+def _check_finite(losses: torch.Tensor, begin: int, end: int, epoch: int, state: RunState) -> None:
+    """Raise TrainingDiverged naming the first non-finite loss among iterations [begin, end)."""
+    window = losses[begin:end]
+    if end <= begin or bool(torch.isfinite(window).all()):
+        return
+    t = begin + int(torch.nonzero(~torch.isfinite(window))[0, 0])
+    value = float(losses[t])
+    global_iteration = state.iteration - (end - t)
+    raise TrainingDiverged(f"loss: expected a finite value, got {value} at epoch {epoch}, "
+                           f"iteration {t} (global iteration {global_iteration})")
 
 
 def _evaluate_epoch(cfg, parts: Components, state: RunState, epoch: int, metrics: dict[str, float],

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from regseg.engine.evaluate import resolve_device
+from regseg.engine.devices import resolve_device
+from regseg.engine.fastpath import optimizer_options, prepare_for_training
 
 __all__ = ["Components", "build_components", "seed_everything", "seed_epoch", "epoch_seed",
            "resolve_amp"]
@@ -89,6 +90,8 @@ class Components:
     def load_state(self, payload: dict[str, Any]) -> None:
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
+        for group in self.optimizer.param_groups:  # a checkpoint's groups carry its run's choice
+            group.update(optimizer_options(self.device))
         self.scheduler.load_state_dict(payload["scheduler"])
         if payload.get("scaler"):
             self.scaler.load_state_dict(payload["scaler"])
@@ -96,7 +99,8 @@ class Components:
 
 def build_model_for(cfg, device: torch.device, *, load_pretrained: bool = True) -> torch.nn.Module:
     """The zoo model of ``cfg``, with ``cfg.pretrained_path`` loaded when ``load_pretrained``
-    (classifier re-initialised when ``cfg.change_num_classes``), on ``device``."""
+    (classifier re-initialised when ``cfg.change_num_classes``), on ``device``, prepared for
+    training (:func:`regseg.engine.fastpath.prepare_for_training`)."""
     from regseg.models import build_model, load_weights
 
     model = build_model(cfg.model_name, num_classes=cfg.num_classes)
@@ -105,7 +109,7 @@ def build_model_for(cfg, device: torch.device, *, load_pretrained: bool = True) 
                               num_classes_change=cfg.change_num_classes)
         if report.reinitialised:
             log.info("pretrained %s: re-initialised %s", cfg.pretrained_path, report.reinitialised)
-    return model.to(device)
+    return prepare_for_training(model, device)
 
 
 def build_components(cfg, *, cpu_amp: str | None = None, load_pretrained: bool = True) -> Components:
@@ -122,7 +126,7 @@ def build_components(cfg, *, cpu_amp: str | None = None, load_pretrained: bool =
     model = build_model_for(cfg, device, load_pretrained=load_pretrained)
     train_loader, val_loader = build_loaders(cfg)
     optimizer = build_optimizer(model, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                                bn_weight_decay=cfg.bn_weight_decay)
+                                bn_weight_decay=cfg.bn_weight_decay, **optimizer_options(device))
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler,
                                 total_iters=len(train_loader) * cfg.schedule_epochs,
                                 warmup_iters=cfg.warmup_iters, warmup_factor=cfg.warmup_factor,

@@ -23,22 +23,51 @@ def _ring_label(h=64, w=128):
     return label
 
 
-def test_tile_centroids_lie_on_their_class():
+def test_default_centroids_are_the_references_truncated_centre_of_mass():
     label = _ring_label()
     cents = class_uniform.tile_centroids(label, 19)  # tiles 64x64: two per image
     assert sorted(cents) == [0, 3, 7]
     assert len(cents[0]) == 2 and len(cents[3]) == 1 and len(cents[7]) == 1
+    ys, xs = np.nonzero(label[:, :64] == 3)
+    want = (int(xs.mean()), int(ys.mean()))  # scipy's center_of_mass, truncated, as the reference
+    assert cents[3] == [want]
+    assert label[want[1], want[0]] != 3  # the ring's centre of mass is off the ring: kept as is
+    assert cents[7] == [(101, 41)]  # centre of mass of the 4x4 square (integer part)
+
+
+def test_nearest_class_pixel_rule_moves_centroids_onto_their_class():
+    label = _ring_label()
+    cents = class_uniform.tile_centroids(label, 19, rule="nearest_class_pixel")
     for c, points in cents.items():
         for x, y in points:
             assert label[y, x] == c
-    assert cents[7] == [(101, 41)]  # centre of mass of the 4x4 square (integer part)
+    assert cents[7] == [(101, 41)]  # already on the class: unchanged
+
+
+def test_centroid_rules_match_the_config_literal():
+    import typing
+
+    from regseg.config import CentroidRuleName, TrainConfig
+
+    assert set(typing.get_args(CentroidRuleName)) == set(class_uniform.CENTROID_RULES)
+    assert TrainConfig().class_uniform_centroid == "center_of_mass"
+
+
+def test_labels_below_the_reference_tile_warn(tmp_path, caplog):
+    path = tmp_path / "small.png"
+    Image.fromarray(_ring_label()).save(path)
+    with caplog.at_level("WARNING", logger="regseg.data.class_uniform"):
+        class_uniform.build_centroids([path], lambda p: np.array(Image.open(p)), num_classes=19,
+                                      cache_stem=None)
+    assert "below the reference's 1024-pixel tiles" in caplog.text
+    assert "--label-factor 2" in caplog.text
 
 
 def test_crop_around_a_centroid_contains_its_class():
     label = _ring_label()
     image = Image.fromarray(np.stack([label * 20] * 3, -1))
     tf = TrainTransform(64, 64, (16, 16), "baseline")
-    cents = class_uniform.tile_centroids(label, 19)
+    cents = class_uniform.tile_centroids(label, 19, rule="nearest_class_pixel")
     for c in (3, 7):
         for seed in range(25):
             _, y = tf(image, Image.fromarray(label), rng=random.Random(seed), centroid=cents[c][0])
@@ -88,3 +117,7 @@ def test_centroids_are_cached_on_disk(tmp_path, monkeypatch):
     assert class_uniform.build_centroids(paths, must_not_read, num_classes=19,
                                          cache_stem=tmp_path / "ds_train") == first
     assert {i for i, _ in first[3]} == {0, 1, 2}
+    other = class_uniform.build_centroids(paths, read, num_classes=19, rule="nearest_class_pixel",
+                                          cache_stem=tmp_path / "ds_train")
+    assert len(list(tmp_path.glob("ds_train_centroids-*.json"))) == 2  # one cache per rule
+    assert other[3] != first[3]

@@ -65,14 +65,34 @@ def test_benchmark_json_reports_throughput(mode):
                   "64", "64", "--batch", "2", "--iters", "2", "--warmup", "1", "--format", "json"])
     row = rows[0]
     assert row["mode"] == mode and row["batch"] == 2 and (row["height"], row["width"]) == (64, 64)
-    assert row["channels_last"] is True and row["amp"] is False  # CPU defaults
+    assert row["path"] == "engine" and row["channels_last"] is True and row["amp"] is False
     assert row["images_per_s"] == pytest.approx(2 / row["seconds_per_iter"], rel=0.01)
 
 
-def test_benchmark_explicit_fast_path_flags():
-    row = _json(["benchmark", "--input-size", "32", "64", "--iters", "1", "--warmup", "0",
-                 "--no-channels-last", "--amp", "--format", "json"])[0]
-    assert row["channels_last"] is False and row["amp"] is True
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_benchmark_baseline_and_amp_flags(mode):
+    row = _json(["benchmark", "--mode", mode, "--input-size", "32", "64", "--batch", "2",
+                 "--iters", "1", "--warmup", "0", "--baseline", "--amp", "--format", "json"])[0]
+    assert row["path"] == "eager" and row["channels_last"] is False and row["fused"] is False
+    assert row["amp"] is True
+
+
+def test_benchmark_engine_path_calls_the_engines_preparation(monkeypatch):
+    """The benchmark must time the functions the engine uses, not a copy of them."""
+    import regseg.engine.fastpath as fastpath
+
+    calls = []
+    for name in ("prepare_for_eval", "prepare_for_training", "train_step", "eval_logits"):
+        original = getattr(fastpath, name)
+
+        def spy(*args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(fastpath, name, spy)
+    for mode in ("eval", "train"):
+        _json(["benchmark", "--mode", mode, "--input-size", "32", "32", "--batch", "2",
+               "--iters", "1", "--warmup", "0", "--format", "json"])
+    assert {"prepare_for_eval", "eval_logits", "prepare_for_training", "train_step"} <= set(calls)
 
 
 def test_benchmark_rejects_bad_mode():
