@@ -27,6 +27,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from regseg.data.labels import REDUCED_EXCLUDE
 from regseg.errors import ConfigError
 
 LrSchedulerName = Literal["poly", "cosine", "exp", "step"]
@@ -42,10 +43,6 @@ AugModeName = Literal[
 ]
 
 _DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-
-#: The 16-class "reduced" mIoU of the paper excludes truck, bus and train (train ids 14, 15, 16).
-REDUCED_EXCLUDE = (14, 15, 16)
-
 
 class TrainConfig(BaseModel):
     """Every training knob of a RegSeg run. Frozen; unknown fields are rejected.
