@@ -230,12 +230,54 @@ class TrainConfig(BaseModel):
         return epoch in self.eval_epochs()
 
     def canonical_json(self) -> str:
-        """JSON of every field, keys sorted, no whitespace: the run's identity."""
+        """JSON of every field, keys sorted, no whitespace: the complete resolved config."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
+    def identity(self) -> dict[str, Any]:
+        """What a run's hash covers: every field of schema 1 (defaults included, as the hashes
+        of existing runs always had them) plus each later field only when it differs from its
+        default. A field added with a default that keeps the old behaviour therefore keeps every
+        existing hash; a change of meaning bumps ``SCHEMA_VERSION``, which then enters the hash.
+        """
+        data = self.model_dump(mode="json")
+        defaults = _json_defaults(type(self))
+        out = {k: v for k, v in data.items()
+               if k in SCHEMA1_FIELDS or v != defaults.get(k, _NO_DEFAULT)}
+        if SCHEMA_VERSION > 1:
+            out["__schema__"] = SCHEMA_VERSION
+        return out
+
     def run_hash(self) -> str:
-        """sha256 hex digest of :meth:`canonical_json`."""
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+        """sha256 hex digest of the sorted, whitespace-free JSON of :meth:`identity`."""
+        payload = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+#: Bumped only when an existing field changes meaning (every run hash then changes on purpose).
+SCHEMA_VERSION = 1
+#: The fields of schema 1. Never edit this list: a new field goes into TrainConfig only, with a
+#: default that preserves the previous behaviour, and stays out of hashes while it has it.
+SCHEMA1_FIELDS = frozenset({
+    "aug_mode", "batch_size", "bn_precise_num_samples", "bn_precise_stats", "bn_weight_decay",
+    "change_num_classes", "class_uniform_pct", "dataset_dir", "dataset_name", "device", "epochs",
+    "eval_every", "eval_last_k_epochs", "eval_while_train", "exclude_classes", "exp_beta",
+    "ignore_value", "loss_type", "lr", "lr_scheduler", "max_epochs", "max_eval",
+    "mixed_precision", "model_name", "momentum", "num_classes", "num_workers", "poly_power",
+    "pretrained_path", "save_every_k_epochs", "seed", "train_crop_size", "train_max_size",
+    "train_min_size", "train_split", "val_input_size", "val_label_size", "val_split",
+    "warmup_factor", "warmup_iters", "weight_decay",
+})
+_NO_DEFAULT = object()
+
+
+def _json_defaults(cls: type[BaseModel]) -> dict[str, Any]:
+    """Each field's default as ``model_dump(mode="json")`` writes it (fields with one)."""
+    out = {}
+    for name, info in cls.model_fields.items():
+        if not info.is_required():
+            out[name] = json.loads(json.dumps(info.get_default(call_default_factory=True),
+                                              default=list))
+    return out
 
 
 # Reference keys that only do bookkeeping (paths, logging, benchmarking, run numbering).
