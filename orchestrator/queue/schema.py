@@ -118,6 +118,9 @@ class Sweep(Base):
     n_runs: Mapped[int] = mapped_column(Integer)
     n_new: Mapped[int] = mapped_column(Integer)
     spec_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # spec file + extends
+    # JSON of the spec's adaptive `seeds:` policy (min, max, stop_when, margin, alpha, metric,
+    # baseline label); None for a spec with a plain seed list.
+    seed_policy: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
 
 
@@ -166,6 +169,8 @@ class Job(Base):
     best_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # the job's own last error
     pruned_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Set by a search driver whose pruner said stop at this epoch; the job polls it.
+    prune_requested_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
     started_at: Mapped[dt.datetime | None] = mapped_column(DbTimestamp, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DbTimestamp, nullable=True)
@@ -189,3 +194,43 @@ class JobAttempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     started_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
     ended_at: Mapped[dt.datetime | None] = mapped_column(DbTimestamp, nullable=True)
+
+
+class JobMetric(Base):
+    """One evaluated epoch's metric of a job, reported by the job itself while it trains (the
+    search driver feeds them to its pruner). Unique per (job, epoch, name): a redone epoch
+    overwrites its value."""
+
+    __tablename__ = "job_metrics"
+    __table_args__ = (UniqueConstraint("job_id", "epoch", "name", name="uq_job_metrics"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
+
+
+class ArmLook(Base):
+    """One look of the adaptive-seeds policy at an arm (a grid point of a sweep) with ``n_seeds``
+    finished seeds. The unique key makes each look happen once, whichever worker gets there
+    first; ``decision`` is continue | stop, ``reason`` says why."""
+
+    __tablename__ = "arm_looks"
+    __table_args__ = (UniqueConstraint("sweep_id", "label", "n_seeds", name="uq_arm_looks"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id"))
+    label: Mapped[str] = mapped_column(Text)
+    n_seeds: Mapped[int] = mapped_column(Integer)
+    n_baseline: Mapped[int] = mapped_column(Integer)
+    estimate: Mapped[float | None] = mapped_column(Float, nullable=True)  # arm mean - baseline
+    lower: Mapped[float | None] = mapped_column(Float, nullable=True)
+    upper: Mapped[float | None] = mapped_column(Float, nullable=True)
+    alpha_spent: Mapped[float] = mapped_column(Float)
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)  # queued seeds cancelled
+    saved_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())

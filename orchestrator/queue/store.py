@@ -25,7 +25,7 @@ from regseg.exit_codes import EXIT_USAGE
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_MS = 60_000
-SCHEMA_HEAD = "0002"  # newest revision in orchestrator/migrations/versions
+SCHEMA_HEAD = "0003"  # newest revision in orchestrator/migrations/versions
 _MIGRATION_LOCK_KEY = 0x5265_6753  # "RegS": pg_advisory_xact_lock key for schema upgrades
 
 

@@ -85,7 +85,8 @@ def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, i
     if not dry_run:
         sweep = Sweep(spec_name=spec.name, group=spec.group, spec_path=str(spec.path),
                       project_dir=str(spec.project_dir), n_runs=len(runs), n_new=len(new_rows),
-                      spec_hash=getattr(spec, "content_hash", None))
+                      spec_hash=getattr(spec, "content_hash", None),
+                      seed_policy=_seed_policy(spec, runs))
         session.add(sweep)
         session.flush()
         sweep_id = sweep.id
@@ -103,6 +104,12 @@ def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, i
     return SubmitResult(spec_name=spec.name, sweep_id=sweep_id, n_runs=len(runs),
                         n_new=len(new_rows), n_known=len(runs) - len(new_rows), rows=rows,
                         job_ids=_job_ids(session, pairs))
+
+
+def _seed_policy(spec: Any, runs: Sequence[Any]) -> str | None:
+    """The adaptive-seeds policy of the spec as stored on its sweep (JSON), None without one."""
+    policy = getattr(spec, "seed_policy", None)
+    return None if policy is None else policy.record(list(runs), spec.fail)
 
 
 def _job_ids(session: Any, pairs: Sequence[tuple[str, int]]) -> list[int]:

@@ -7,8 +7,11 @@
 A thin call into ``regseg.train.run_to_exit`` (the one "config -> train -> exit status" path)
 with the MLflow callback and the queue reports added: the start epoch of this attempt and, at the
 end, the job's outcome (best mIoU / mIoU^R / epoch, or the error that ended it) go into the job's
-queue row through the queue API. Exit status (regseg.exit_codes): 0 trained to the end; 75
-stopped by SIGTERM/SIGINT after writing ``<out>/checkpoints/last.pt``; otherwise failed.
+queue row through the queue API. Each evaluated epoch's mIoU / mIoU^R also goes to the queue
+(orchestrator/workers/epoch_reports.py), where a search driver's pruner can ask the job to stop.
+Exit status (regseg.exit_codes): 0 trained to the end; 75 stopped by SIGTERM/SIGINT after writing
+``<out>/checkpoints/last.pt``; 76 (EXIT_PRUNED) stopped the same way because the pruner asked;
+otherwise failed.
 
 The job dies with its worker: it asks the kernel for SIGTERM when the worker thread that started
 it goes away (PR_SET_PDEATHSIG), so a worker killed with SIGKILL leaves no orphan training on.
@@ -79,10 +82,11 @@ class QueueReporter:
             print(f"== resuming at epoch {start_epoch} from {out_dir}/checkpoints/last.pt",
                   file=sys.stderr, flush=True)
 
-    def report(self, summary: dict | None, error: str | None) -> None:
+    def report(self, summary: dict | None, error: str | None, *,
+               pruned_epoch: int | None = None) -> None:
         from orchestrator import queue
 
-        values: dict[str, Any] = {"error": error}
+        values: dict[str, Any] = {"error": error, "pruned_epoch": pruned_epoch}
         if summary:
             for key, column in (("best_mIoU", "best_miou"), ("best_mIoU_reduced", "best_miou_reduced")):
                 value = summary.get(key)
@@ -93,8 +97,9 @@ class QueueReporter:
         queue.record_result(self.store, self.job_id, self.worker_id, **values)
 
 
-def _callbacks(args: argparse.Namespace, reporter: QueueReporter | None) -> list:
-    callbacks: list = [reporter] if reporter is not None else []
+def _callbacks(args: argparse.Namespace, reporter: QueueReporter | None,
+               epochs: Any = None) -> list:
+    callbacks: list = [c for c in (reporter, epochs) if c is not None]
     samples = _sample_images(args) if args.run_id and not args.no_sample_images else None
     if samples is not None:
         callbacks.append(samples)
@@ -131,6 +136,7 @@ def _reporter(args: argparse.Namespace) -> QueueReporter | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from orchestrator.workers.outcomes import EXIT_PRUNED
     from regseg.train import install_stop_handlers, run_to_exit
 
     args = _parse(argv)
@@ -138,13 +144,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = install_stop_handlers()
     die_with_parent(args.worker_pid)
     reporter = _reporter(args)
+    epochs = None
+    if reporter is not None:
+        from orchestrator.workers.epoch_reports import EpochReporter
+
+        epochs = EpochReporter(reporter.store, args.job_id, args.worker_id, stop)
     status, summary, error = run_to_exit(args.config, args.out, stop=stop, progress=False,
-                                         callbacks=_callbacks(args, reporter))
+                                         callbacks=_callbacks(args, reporter, epochs))
+    pruned_at = epochs.pruned_at if epochs is not None and status != 0 else None
+    if pruned_at is not None:
+        epochs.close()
+        status, error = EXIT_PRUNED, None
+        print(f"job: pruned by the search at epoch {pruned_at}", file=sys.stderr, flush=True)
     if error:
         print(f"job: {error}", file=sys.stderr, flush=True)
     if reporter is not None:
         try:
-            reporter.report(summary, error)
+            reporter.report(summary, error, pruned_epoch=pruned_at)
         except Exception as exc:  # the queue is unreachable: the worker still maps the exit status
             log.error("could not record the outcome in the queue: %s", exc)
     return status

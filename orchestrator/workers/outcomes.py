@@ -5,6 +5,7 @@
 | the worker lost the job (cancelled, reaped)     | lost        | none (release a cancel)     |
 | 0                                               | succeeded   | running -> succeeded        |
 | 75 (EXIT_INTERRUPTED)                           | interrupted | running -> queued, free     |
+| 76 (EXIT_PRUNED): a search's pruner stopped it  | pruned      | running -> pruned           |
 | killed by our own SIGTERM before its handler    | interrupted | running -> queued, free     |
 | anything else (non-zero, killed by a signal)    | failed      | running -> queued or failed |
 
@@ -19,11 +20,16 @@ from enum import Enum
 
 from regseg.exit_codes import EXIT_INTERRUPTED, EXIT_OK
 
+#: The job stopped because a search's pruner asked it to (it checkpointed like a SIGTERM stop
+#: and recorded ``pruned_epoch`` in its queue row). Only the job process exits with it.
+EXIT_PRUNED = 76
+
 
 class Outcome(str, Enum):
     LOST = "lost"
     SUCCEEDED = "succeeded"
     INTERRUPTED = "interrupted"
+    PRUNED = "pruned"
     FAILED = "failed"
 
 
@@ -33,6 +39,8 @@ def classify(rc: int, *, term_sent: bool, lost: bool) -> Outcome:
         return Outcome.LOST
     if rc == EXIT_OK:
         return Outcome.SUCCEEDED
+    if rc == EXIT_PRUNED:
+        return Outcome.PRUNED
     if rc == EXIT_INTERRUPTED or (term_sent and rc == -signal.SIGTERM):
         return Outcome.INTERRUPTED
     return Outcome.FAILED

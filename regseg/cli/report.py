@@ -65,10 +65,20 @@ def report_cmd(
     fmt: str = typer.Option("markdown", "--format",
                             help="markdown (write --out) | latex (write --out with .tex) | "
                                  "json | csv (table rows to stdout)."),
+    study: Optional[str] = typer.Option(
+        None, "--study", help="Report an Optuna study instead (history, importances, parallel "
+                              "coordinates, best trials) into the directory --out "
+                              "(default study-<name>/)."),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", help="Optuna storage of --study (default sqlite:///<state>/optuna.db)."),
 ) -> None:
-    """Regenerate AblationStudies.md (and plots) from MLflow runs."""
+    """Regenerate AblationStudies.md (and plots) from MLflow runs, or report a search study."""
     from reports.errors import ReportError
     from reports.report import FORMATS, build_report
+
+    if study is not None:
+        _study_report(study, storage, out)
+        return
 
     if fmt not in FORMATS:
         raise ReportError(f"report: --format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -83,6 +93,21 @@ def report_cmd(
         typer.echo(result.rows_as(fmt), nl=False)
     for path in result.plot_paths:
         typer.echo(f"wrote {path}", err=fmt not in ("markdown", "latex"))
+
+
+def _study_report(study: str, storage: str | None, out: Path) -> None:
+    from orchestrator.paths import state_dir
+    from orchestrator.uris import sqlite_url
+    from reports.study import build_study_report
+
+    storage = storage or sqlite_url(state_dir() / "optuna.db")
+    if out == Path("AblationStudies.md"):
+        out = Path("study-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in study))
+    result = build_study_report(study, storage, out)
+    (out / "study.md").write_text(result.markdown, encoding="utf-8")
+    typer.echo(f"wrote {out / 'study.md'} ({sum(result.counts.values())} trials)")
+    for path in result.plot_paths:
+        typer.echo(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:
