@@ -4,6 +4,12 @@ Defaults are the reference's ``configs/cityscapes_500epochs.yaml`` (RolandGao/Re
 validated once, at construction; every invalid value raises :class:`regseg.errors.ConfigError`
 whose message names the field, the expected and the actual value. Nothing deeper re-validates.
 
+Types are strict (pydantic strict mode): an int field takes an int, a float field an int or a
+float, a bool field ``true``/``false``; ``lr: true`` or ``epochs: "6"`` is rejected rather than
+read as 1.0 or 6. Two spellings that JSON and YAML produce on their own stay accepted: lists for
+the tuple fields (a JSON round trip turns tuples into lists), and exponent literals such as
+``1e-4`` as floats (YAML 1.1, which PyYAML implements, reads a float without a dot as a string).
+
 Identity: ``canonical_json()`` is the JSON of *all* fields (defaults included) with sorted keys;
 ``run_hash()`` is its sha256 hex digest.
 
@@ -22,10 +28,12 @@ import difflib
 import hashlib
 import json
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from regseg.data.labels import REDUCED_EXCLUDE
 from regseg.errors import ConfigError
@@ -43,6 +51,9 @@ AugModeName = Literal[
 ]
 
 _DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+# A float literal with an exponent but no dot (1e-4, 5E+2): YAML 1.1 leaves it a string.
+_EXPONENT_RE = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
+
 
 class TrainConfig(BaseModel):
     """Every training knob of a RegSeg run. Frozen; unknown fields are rejected.
@@ -51,7 +62,7 @@ class TrainConfig(BaseModel):
     rate; ``warmup_iters`` counts optimiser steps; ``class_uniform_pct`` is a probability.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, strict=True)
 
     # model
     model_name: str = Field("exp48_decoder26", min_length=1)
@@ -120,6 +131,20 @@ class TrainConfig(BaseModel):
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_and_yaml_spellings(cls, v: Any, info: ValidationInfo) -> Any:
+        """The two spellings strict mode would reject although JSON / YAML produce them.
+
+        Defined first so it runs after the other "before" validators (pydantic runs them in
+        reverse order): their messages show the value as it was given."""
+        kind = _FIELD_KINDS.get(info.field_name)
+        if kind == "tuple" and isinstance(v, list):
+            return tuple(v)
+        if kind == "float" and isinstance(v, str) and _EXPONENT_RE.fullmatch(v.strip()):
+            return float(v)
+        return v
+
     @field_validator("train_crop_size", mode="before")
     @classmethod
     def _crop_pair(cls, v: Any) -> Any:
@@ -185,7 +210,10 @@ class TrainConfig(BaseModel):
         if not isinstance(data, dict):
             raise ConfigError(f"config file {str(p)!r}: expected a mapping at the top level, "
                               f"got {type(data).__name__}")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"config file {str(p)!r}: {exc}") from None
 
     def with_overrides(self, **overrides: Any) -> "TrainConfig":
         """A new, re-validated config with ``overrides`` applied (unknown keys raise)."""
@@ -207,7 +235,9 @@ class TrainConfig(BaseModel):
         training in a way this project does not implement (e.g. ``edge_aware_crop: True``)
         raises ConfigError.
         """
-        fields, ignored = _translate_reference(dict(d), set(cls.model_fields))
+        from regseg.config_reference import translate_reference
+
+        fields, ignored = translate_reference(dict(d), set(cls.model_fields))
         return cls(**fields), ignored
 
     # ------------------------------------------------------------------ derived values
@@ -280,50 +310,18 @@ def _json_defaults(cls: type[BaseModel]) -> dict[str, Any]:
     return out
 
 
-# Reference keys that only do bookkeeping (paths, logging, benchmarking, run numbering).
-_REFERENCE_BOOKKEEPING = frozenset({
-    "model_type", "run", "runs", "resume", "resume_path", "save_dir", "save_name",
-    "save_best_path", "save_latest_path", "log_dir", "log_path", "eval_print_every",
-    "train_print_every", "warmup_iter", "num_iter", "benchmark_loader", "benchmark_model",
-})
-# Reference keys whose only value this project implements; another value raises ConfigError.
-_REFERENCE_NEUTRAL = {
-    "class_weight": None, "resize_mode": "uniform", "edge_aware_crop": False,
-    "boost_rare_classes": False, "pretrained_backbone": False, "validate_train_loader": False,
-    "ablate_decoder": False,
-}
-# reference key -> TrainConfig fields it sets
-_REFERENCE_RENAMES = {
-    "RNG_seed": ("seed",),
-    "val_size": ("val_input_size", "val_label_size"),
-    "save_every_k_epochs": ("eval_every", "save_every_k_epochs"),
-    "save_last_k_epochs": ("eval_last_k_epochs",),
-}
-# (field, reference value) -> value here
-_REFERENCE_VALUES = {("loss_type", "bootstrapped"): "bootstrapped_cross_entropy"}
+def _field_kind(annotation: Any) -> str | None:
+    """"float" for float fields (optional or not), "tuple" for tuple fields, else None."""
+    args = typing.get_args(annotation)
+    if annotation is float or (type(None) in args and float in args):
+        return "float"
+    if typing.get_origin(annotation) is tuple:
+        return "tuple"
+    return None
 
 
-def _translate_reference(d: dict[str, Any], fields: set[str]) -> tuple[dict[str, Any], list[str]]:
-    """Reference dict -> (TrainConfig keyword arguments, ignored reference keys)."""
-    out: dict[str, Any] = {}
-    ignored: list[str] = []
-    for key, value in d.items():
-        if key in _REFERENCE_NEUTRAL:
-            if value != _REFERENCE_NEUTRAL[key]:
-                raise ConfigError(f"reference key {key!r}: expected {_REFERENCE_NEUTRAL[key]!r} "
-                                  f"(the only behaviour regseg implements), got {value!r}")
-            ignored.append(key)
-        elif key in _REFERENCE_RENAMES:
-            for target in _REFERENCE_RENAMES[key]:
-                out[target] = value
-        elif key in fields:
-            out[key] = _REFERENCE_VALUES.get((key, value), value) if isinstance(value, str) else value
-        else:  # bookkeeping, or a key this project does not model
-            ignored.append(key)
-    if out.get("exclude_classes") in ([16], (16,)) and out.get("num_classes", 19) == 19:
-        out["exclude_classes"] = REDUCED_EXCLUDE  # the reference's logged bug; see from_reference
-    return out, sorted(ignored)
-
+_FIELD_KINDS = {name: kind for name, field in TrainConfig.model_fields.items()
+                if (kind := _field_kind(field.annotation)) is not None}
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
     """Parse ``["key=value", ...]`` (CLI ``--set``) into a dict; values are YAML-typed.
@@ -346,6 +344,15 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+_STRICT_KINDS = {
+    "int_type": "an int, not a string, float or bool",
+    "float_type": "an int or a float, not a string or bool",
+    "bool_type": "true or false, not a number or string",
+    "string_type": "a string",
+    "tuple_type": "a list",
+}
+
+
 def _describe(exc: ValidationError) -> str:
     """One line per pydantic error: ``field: expected ..., got <value>``."""
     known = list(TrainConfig.model_fields)
@@ -364,7 +371,12 @@ def _describe(exc: ValidationError) -> str:
         else:
             expected = msg[0].lower() + msg[1:] if msg else "a valid value"
             expected = expected.removeprefix("input should be ")
-            lines.append(f"{field}: expected {expected}, got {err.get('input')!r}")
+            got = err.get("input")
+            if err["type"].endswith("_type"):  # strict types: say which type it was
+                expected = f"{expected} ({_STRICT_KINDS.get(err['type'], 'strict type')})"
+                lines.append(f"{field}: expected {expected}, got {got!r} ({type(got).__name__})")
+            else:
+                lines.append(f"{field}: expected {expected}, got {got!r}")
     return "invalid TrainConfig: " + "; ".join(lines)
 
 
