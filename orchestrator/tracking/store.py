@@ -12,11 +12,12 @@ calls except to the tracking server the user named).
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
 from orchestrator.paths import state_dir
-from orchestrator.uris import ensure_sqlite_parent, is_http, sqlite_url
+from orchestrator.uris import ensure_sqlite_parent, is_http, sqlite_path, sqlite_url
 
 # Env defaults applied by configure_mlflow_env(); a value the user exported is kept.
 MLFLOW_ENV_DEFAULTS = {
@@ -58,10 +59,26 @@ ensure_local_store = ensure_sqlite_parent  # create a sqlite:/// store's directo
 
 
 def make_client(tracking_uri: str):
-    """An ``MlflowClient`` bound to ``tracking_uri`` (env configured first; mlflow imported lazily)."""
+    """An ``MlflowClient`` bound to ``tracking_uri`` (env configured first; mlflow imported lazily).
+
+    A new ``sqlite:///`` store is created under an exclusive file lock: MLflow creates its tables
+    on first use, and two processes doing that at once (two workers, two SLURM tasks on one
+    node) fail with "table experiments already exists".
+    """
     configure_mlflow_env()
     ensure_sqlite_parent(tracking_uri)
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri)
+    path = sqlite_path(tracking_uri)
+    if path is None or tracking_uri in _initialised:
+        return MlflowClient(tracking_uri=tracking_uri)
+    with open(path.with_name(path.name + ".init-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        client = MlflowClient(tracking_uri=tracking_uri)
+        client.search_experiments(max_results=1)  # creates the schema when it is missing
+    _initialised.add(tracking_uri)
+    return client
+
+
+_initialised: set[str] = set()
 

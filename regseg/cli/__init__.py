@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "predict",     # predict
     "data",        # make-synthetic, make-half-res
     "queue",       # queue, status, cancel, retry, worker
+    "slurm",       # slurm submit | status | cancel (workers as a SLURM array)
     "search",      # search (Optuna ask/tell over the queue)
     "tracking",    # ui
     "report",      # report, import-logs
