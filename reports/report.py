@@ -83,5 +83,9 @@ def build_report(*, tracking_uri: str | None = None, experiments: Sequence[str] 
         reduced = load_histories(ids, "mIoU_reduced", tracking_uri=tracking_uri)
         plain = load_histories([r for r in ids if not reduced[r]], "mIoU", tracking_uri=tracking_uri)
         histories = {"mIoU_reduced": reduced, "mIoU": plain}
-    return report_from_frame(df, metric=metric, stat=stat, plots_dir=plots_dir,
-                             literature=literature, histories=histories)
+    report = report_from_frame(df, metric=metric, stat=stat, plots_dir=plots_dir,
+                               literature=literature, histories=histories)
+    from reports.arms import section_for
+
+    report.markdown += section_for(tracking_uri, df["experiment"].tolist() if len(df) else [])
+    return report

@@ -23,13 +23,14 @@ def stream_job_command(*, epoch_seconds: float = 0.2, table: Path | None = None)
 
 
 def start_workers(n: int, db_url: str, cwd: Path, home: Path, *, command: str,
-                  extra: tuple = ()) -> list[subprocess.Popen]:
-    """``n`` worker processes, one CPU slot each, running ``command`` jobs without tracking."""
+                  tracking: bool = False, extra: tuple = ()) -> list[subprocess.Popen]:
+    """``n`` worker processes, one CPU slot each, running ``command`` jobs (MLflow tracking
+    into the embedded store under ``home`` when ``tracking``)."""
     env = {k: v for k, v in os.environ.items() if k not in ("REGSEG_DB", "MLFLOW_TRACKING_URI")}
     env.update({"REGSEG_HOME": str(home), "PYTHONUNBUFFERED": "1"})
     argv = [sys.executable, "-m", "regseg", "worker", "--db", db_url, "--gpus", "none",
             "--cpu-slots", "1", "--lease-seconds", "30", "--poll-seconds", "0.1",
-            "--no-tracking", "--job-command", command, *extra]
+            *([] if tracking else ["--no-tracking"]), "--job-command", command, *extra]
     home.mkdir(parents=True, exist_ok=True)
     logs = [open(home / f"worker{i}.log", "ab") for i in range(n)]
     return [subprocess.Popen(argv, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
