@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Optional
 
 import typer
+
+from regseg.cli._output import check_format
 
 MODEL_COLUMNS = ("name", "body", "decoder", "params", "gflops", "field_of_view", "dilation_rates")
 
@@ -15,41 +16,32 @@ def register(app: typer.Typer) -> None:
     app.command("benchmark")(benchmark_cmd)
 
 
-@functools.lru_cache(maxsize=None)
-def _complexity(name: str, input_size: tuple[int, int]) -> tuple[int, float]:
-    """(params, GFLOPs) of a model, built on the meta device (no weights initialised)."""
-    import torch
-
-    from regseg.models import build_model
-    from regseg.models.complexity import count_gflops, count_params
-
-    with torch.device("meta"):
-        model = build_model(name)
-    return count_params(model), count_gflops(model, input_size=input_size)
-
-
-def model_rows(names: list[str], input_size: tuple[int, int], *, progress: bool) -> list[dict]:
-    """One row per model: MODEL_COLUMNS. GFLOPs in the paper's convention at 1x3xHxW."""
+def model_rows(names: list[str], input_size: tuple[int, int], *, progress: bool,
+               table=None) -> list[dict]:
+    """One row per model: MODEL_COLUMNS. GFLOPs in the paper's convention at 1x3xHxW, from the
+    on-disk cache when this code version has counted them before (regseg.cli._model_table)."""
+    from rich.console import Console
     from rich.progress import Progress
 
-    from regseg.models import describe
+    from regseg.cli._model_table import ModelTable
 
-    rows = []
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task("counting GFLOPs", total=len(names))
-        for name in names:
-            info = describe(name)
-            params, gflops = _complexity(name, input_size)
-            rows.append({"name": name, "body": info["body"], "decoder": info["decoder"] or "",
-                         "params": params, "gflops": round(gflops, 2),
-                         "field_of_view": info["field_of_view"],
-                         "dilation_rates": info["dilation_rates"] or ""})
-            bar.advance(task)
-    return rows
+    table = table if table is not None else ModelTable()
+    show = progress and table.missing(names, input_size) > 0
+    with Progress(console=Console(stderr=True), transient=True, disable=not show) as bar:
+        task = bar.add_task("counting GFLOPs (cached for the next call)", total=len(names))
+        try:
+            rows = table.rows(names, input_size, on_row=lambda: bar.advance(task))
+        finally:
+            table.save()  # what was counted before an interruption stays counted
+    for row in rows:
+        row.update(gflops=round(row["gflops"], 2), decoder=row["decoder"] or "",
+                   dilation_rates=row["dilation_rates"] or "")
+    return [{c: row[c] for c in MODEL_COLUMNS} for row in rows]
 
 
 def models_cmd(
-    fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
+    fmt: str = typer.Option("table", "--format", help="Output format: table | json.",
+                            callback=check_format),
     input_size: tuple[int, int] = typer.Option((1024, 2048), "--input-size",
                                                help="Height and width for GFLOPs."),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m",
@@ -58,17 +50,19 @@ def models_cmd(
     """List every model with params, GFLOPs and field of view.
 
     All body x decoder combinations plus DDRNet-23; GFLOPs in the paper's (fvcore) convention,
-    one multiply-add = one FLOP, at 1x3xHxW (default 1024x2048).
+    one multiply-add = one FLOP, at 1x3xHxW (default 1024x2048). The figures are counted once
+    per model, input size and code version and then read from ~/.cache/regseg
+    ($REGSEG_CACHE_DIR).
     """
     import sys
 
+    from regseg.cli._model_table import ModelTable
     from regseg.cli._output import emit
-    from regseg.models import list_models, split_name
 
-    names = list(model) if model else list_models()
-    for name in names:
-        split_name(name)  # unknown names fail before any counting
-    rows = model_rows(names, tuple(input_size), progress=sys.stderr.isatty())
+    table = ModelTable()
+    names = list(model) if model else table.names()
+    table.check_names(names)  # unknown names fail before any counting
+    rows = model_rows(names, tuple(input_size), progress=sys.stderr.isatty(), table=table)
     emit(rows, fmt, columns=MODEL_COLUMNS)
 
 
