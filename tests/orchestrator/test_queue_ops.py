@@ -36,7 +36,7 @@ def test_schema_is_migrated_on_open_and_head_constant_matches_migrations(db_url:
     close_all()
     store = open_store(db_url)  # reopening an up-to-date database is a no-op
     assert queue.counts(store) == dict.fromkeys(
-        ("queued", "running", "succeeded", "failed", "cancelled"), 0)
+        ("queued", "running", "succeeded", "failed", "cancelled", "pruned"), 0)
 
 
 def test_submit_is_idempotent_per_run_hash_and_force_adds_repetitions(db_url: str, project: Path):
