@@ -12,7 +12,10 @@ Figures (one JSON object on stdout):
 - ``start_s`` / ``end_s``: one-off costs (GFLOPs count at 1x3x1024x2048 on the meta device,
   config/confusion-matrix artifacts, best checkpoint upload);
 - ``cityscapes_epoch_pct``: per-epoch cost over a paper-setting epoch (2975 images at the
-  ``--paper-images-per-s`` throughput, default 25 img/s ~ one T4 with AMP at 768x768 crops).
+  ``--paper-images-per-s`` throughput, default 25 img/s ~ one T4 with AMP at 768x768 crops);
+- ``checkpoint_upload_s`` / ``checkpoint_upload_pct`` / ``checkpoint_mb``: with ``--http`` every
+  ``last.pt`` is copied into the run (hosts that share no disk resume from it): its mean cost
+  per epoch, over the mean epoch time and over a paper-setting epoch (``..._cityscapes_pct``).
 
 Usage: ``python benchmarks/bench_tracking.py [--epochs 6] [--train 16] [--size 128x256]
 [--http]`` (``--http``: log through a local ``mlflow server`` subprocess instead of sqlite).
@@ -68,7 +71,9 @@ def _measure(cfg, tracking_uri: str, out: Path) -> dict:
     summary = train(cfg, out_dir=out / "job", callbacks=[cb], progress=False)
     wall = time.perf_counter() - started
     epochs = [json.loads(line) for line in (out / "job" / "metrics.jsonl").read_text().splitlines()]
+    last = out / "job" / "checkpoints" / "last.pt"
     return {"wall": wall, "hooks": dict(cb.hook_seconds), "total": cb.seconds,
+            "checkpoint_bytes": last.stat().st_size if last.exists() else 0,
             "epoch_time": sum(e["epoch_time"] for e in epochs) / len(epochs),
             "device": str(summary.get("device"))}
 
@@ -107,6 +112,7 @@ def main() -> None:
             if server is not None:
                 server.stop()
     per_epoch = m["hooks"].get("on_epoch_end", 0.0) / args.epochs
+    upload = m["hooks"].get("on_checkpoint", 0.0) / args.epochs
     paper_epoch = CITYSCAPES_TRAIN_IMAGES / args.paper_images_per_s
     result = {
         "store": "http" if args.http else "sqlite", "device": m["device"], "model": args.model,
@@ -121,6 +127,10 @@ def main() -> None:
         "per_epoch_pct": round(100 * per_epoch / m["epoch_time"], 3),
         "cityscapes_epoch_s": round(paper_epoch, 1),
         "cityscapes_epoch_pct": round(100 * per_epoch / paper_epoch, 5),
+        "checkpoint_mb": round(m["checkpoint_bytes"] / 2**20, 1),
+        "checkpoint_upload_s": round(upload, 3),
+        "checkpoint_upload_pct": round(100 * upload / m["epoch_time"], 2),
+        "checkpoint_upload_cityscapes_pct": round(100 * upload / paper_epoch, 4),
     }
     print(json.dumps(result, indent=2))
 

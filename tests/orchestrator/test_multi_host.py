@@ -1,0 +1,152 @@
+"""Two "hosts" that share nothing but the PostgreSQL URL and one `mlflow server` with proxied
+artifacts on 127.0.0.1: different state and working directories, real workers, real training.
+Worker A is killed with SIGKILL after its job has checkpointed epoch >= 1; worker B resumes the
+job from the checkpoint copy in the MLflow run (not from epoch 0); the run holds every epoch
+exactly once; a `regseg search` driver in a third directory sees the trial's value."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator import queue
+from orchestrator.queue.store import open_store
+
+EPOCHS = 4
+SPEC = """name: hosts
+group: hosts
+base:
+  dataset_name: synthetic
+  dataset_dir: {data}
+  model_name: exp48_decoder14
+  epochs: {epochs}
+  batch_size: 4
+  lr: 0.02
+  warmup_iters: 2
+  mixed_precision: false
+  aug_mode: baseline
+  class_uniform_pct: 0.0
+  train_min_size: 64
+  train_max_size: 96
+  train_crop_size: [64, 128]
+  val_input_size: 64
+  val_label_size: 64
+  num_workers: 0
+  max_eval: 8
+  eval_every: 1
+  eval_last_k_epochs: 0
+  save_every_k_epochs: 0
+"""
+
+
+def _host(root: Path, name: str, data: Path) -> tuple[Path, dict]:
+    """A host: its own working directory and state directory, nothing shared on disk."""
+    home = root / name
+    (home / "experiments").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("REGSEG_DB", "MLFLOW_TRACKING_URI")}
+    env.update({"REGSEG_HOME": str(home / "state"), "REGSEG_DATA_ROOTS": str(data),
+                "PYTHONUNBUFFERED": "1"})
+    return home, env
+
+
+def _wait(predicate, timeout: float, what: str, logs: list[Path]):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    tails = "\n".join(p.read_text()[-2000:] for p in logs if p.exists())
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_job_moves_to_another_host_through_the_tracking_server(pg_url: str,
+                                                                 synthetic_dataset: Path,
+                                                                 tmp_path: Path):
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.tracking import tags as T
+    from orchestrator.tracking.server import MlflowServer
+
+    server = MlflowServer(backend_store_uri=f"sqlite:///{tmp_path / 'server' / 'mlflow.db'}",
+                          artifacts_destination=tmp_path / "server" / "artifacts",
+                          log_path=tmp_path / "server.log").start()
+    try:
+        driver, env_c = _host(tmp_path, "driver", synthetic_dataset)
+        (driver / "experiments" / "hosts.yaml").write_text(
+            SPEC.format(data=synthetic_dataset, epochs=EPOCHS))
+        search = [sys.executable, "-m", "regseg", "search", "experiments/hosts.yaml",
+                  "--param", "lr=float:0.01:0.03", "--trials", "1", "--parallel", "1",
+                  "--db", pg_url, "--poll-seconds", "0.5", "--format", "json"]
+        queued = subprocess.run(search + ["--no-wait"], cwd=driver, env=env_c,
+                                capture_output=True, text=True, timeout=180)
+        assert queued.returncode == 0, queued.stderr
+        store = open_store(pg_url)
+        (job,) = queue.jobs(store)
+
+        host_a, env_a = _host(tmp_path, "host_a", synthetic_dataset)
+        host_b, env_b = _host(tmp_path, "host_b", synthetic_dataset)
+        worker = [sys.executable, "-m", "regseg", "worker", "--db", pg_url, "--tracking-uri",
+                  server.url, "--gpus", "none", "--lease-seconds", "3", "--poll-seconds", "0.2"]
+        logs = [tmp_path / "a.log", tmp_path / "b.log"]
+        a = subprocess.Popen(worker, cwd=host_a, env=env_a, stdout=open(logs[0], "wb"),
+                             stderr=subprocess.STDOUT)
+        client = MlflowClient(tracking_uri=server.url)
+
+        def checkpointed() -> int | None:
+            run_id = queue.jobs(store)[0]["mlflow_run_id"]
+            if not run_id:
+                return None
+            epoch = client.get_run(run_id).data.tags.get(T.RESUME_EPOCH, "")
+            return int(epoch) + 1 if epoch and int(epoch) >= 1 else None
+
+        uploaded = _wait(checkpointed, 300, "worker A to upload a checkpoint of epoch >= 1", logs)
+        a.send_signal(signal.SIGKILL)
+        a.wait(timeout=30)
+        killed_at = time.monotonic()
+        b = subprocess.Popen(worker + ["--exit-when-empty"], cwd=host_b, env=env_b,
+                             stdout=open(logs[1], "wb"), stderr=subprocess.STDOUT)
+
+        def running_on_b() -> bool:
+            history = queue.attempts_of(store, [job["id"]])[job["id"]]
+            return len(history) == 2 and history[1]["start_epoch"] is not None
+
+        _wait(running_on_b, 120, "worker B to resume the job", logs)
+        resumed_after = time.monotonic() - killed_at
+        assert b.wait(timeout=300) == 0, logs[1].read_text()[-3000:]
+
+        (row,) = queue.jobs(store)
+        assert row["state"] == "succeeded", row
+        assert (row["attempts"], row["lost_attempts"]) == (0, 1)  # a lost host is no failure
+        first, second = queue.attempts_of(store, [job["id"]])[job["id"]]
+        assert first["outcome"] == "lost" and second["outcome"] == "succeeded"
+        assert first["worker_id"] != second["worker_id"]
+        assert second["checkpoint_source"] == "tracking"  # B's disk never held A's files
+        assert second["start_epoch"] >= uploaded >= 2
+        assert Path(row["job_dir"]).is_relative_to(host_b)
+        run = client.get_run(row["mlflow_run_id"])
+        assert run.info.status == "FINISHED"
+        for key in ("loss", "mIoU", "mIoU_reduced"):
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(steps) == list(range(EPOCHS)), (key, steps)  # each epoch exactly once
+        assert row["best_miou_reduced"] == pytest.approx(run.data.metrics["best_mIoU_reduced"])
+
+        told = subprocess.run(search, cwd=driver, env=env_c, capture_output=True, text=True,
+                              timeout=180)
+        assert told.returncode == 0, told.stderr
+        (trial,) = json.loads(told.stdout)
+        assert trial["state"] == "COMPLETE" and trial["job"] == job["id"]
+        assert next(v for k, v in trial.items() if k.startswith("best_mIoU")) == pytest.approx(
+            row["best_miou_reduced"])
+        print(f"kill -> running on host B: {resumed_after:.1f} s (lease 3 s)")
+    finally:
+        server.stop()
