@@ -35,6 +35,10 @@ NOT_RUNNABLE = {
     "regseg worker": "trains paper-size runs on real Cityscapes with GPUs",
     "REGSEG_DB=": "needs a remote PostgreSQL and GPUs",
     "regseg ui": "a long-running server; tests/tracking tests `regseg ui` itself",
+    "createdb ": "needs a remote PostgreSQL server",
+    "mlflow server": "a long-running server; tests/orchestrator/test_multi_host.py runs one",
+    "MLFLOW_TRACKING_URI=http": "needs a remote tracking server and GPUs",
+    "regseg slurm": "needs a SLURM cluster; tests/orchestrator/test_slurm.py runs a real one",
 }
 
 
