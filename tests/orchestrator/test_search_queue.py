@@ -4,6 +4,7 @@ PostgreSQL), plus the search spec section's errors."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,44 @@ def test_command_line_options_override_the_spec_section(project: Path, tmp_path:
     assert (s.section.sampler, s.section.seed, s.section.pruner, s.section.trials) == (
         "tpe", 4, "none", 5)
     assert type(s.study.pruner).__name__ == "NopPruner"
+
+
+SPACES = {
+    "tpe": "    lr: {type: float, low: 0.01, high: 0.1, log: true}\n",
+    "random": "    decoder: {type: categorical, choices: [decoder14, decoder26]}\n",
+    "grid": "    batch_size: {type: int, low: 2, high: 4, step: 2}\n",
+    "cmaes": "    lr: {type: float, low: 0.01, high: 0.1}\n"
+             "    batch_size: {type: int, low: 2, high: 8}\n",
+}
+
+
+@pytest.mark.parametrize("pruner", ["median", "hyperband", "none"])
+@pytest.mark.parametrize("sampler", sorted(SPACES))
+def test_every_sampler_and_pruner_queues_trials_in_the_space(project: Path, tmp_path: Path,
+                                                             sampler: str, pruner: str):
+    from orchestrator.search import Search
+
+    path = project / "experiments" / "s.yaml"
+    path.write_text(f"name: s\nbase: {{epochs: 4}}\nsearch:\n  space:\n{SPACES[sampler]}"
+                    f"  sampler: {{name: {sampler}, seed: 1}}\n  pruner: {pruner}\n")
+    store = open_store(f"sqlite:///{tmp_path / 'q.db'}")
+    search = Search(store, path, storage=f"sqlite:///{tmp_path / 'o.db'}", project_dir=project)
+    assert search.ask(trials=3, parallel=3) == (2 if sampler == "grid" else 3)  # grid: 2 points
+    jobs = {j["id"]: j for j in queue.jobs(store)}
+    for t in search.study.get_trials():
+        config = json.loads(_config(store, t.user_attrs["job_id"]))
+        for name, value in t.params.items():
+            shown = config["model_name"].split("_")[1] if name == "decoder" else config[name]
+            assert shown == value
+        assert jobs[t.user_attrs["job_id"]]["state"] == "queued"
+    if sampler == "grid":
+        assert sorted(t.params["batch_size"] for t in search.study.get_trials()) == [2, 4]
+
+
+def _config(store, job_id: int) -> str:
+    from sqlalchemy import select
+
+    from orchestrator.queue.schema import Job
+
+    with store.session_scope() as s:
+        return s.execute(select(Job.config).where(Job.id == job_id)).scalar_one()
