@@ -68,15 +68,11 @@ COMPARED_KEYS = (
     "dataset_name", "batch_size", "train_min_size", "train_max_size", "train_crop_size",
     "val_input_size", "val_label_size", "aug_mode", "class_uniform_pct", "train_split",
     "val_split", "max_eval", "bn_precise_stats", "bn_precise_num_samples", "eval_while_train",
-    "eval_every",
+    "eval_every", "eval_last_k_epochs", "dataset_dir", "class_uniform_centroid",
 )
 # TrainConfig fields not compared, each with the reason it may legitimately differ.
 NOT_COMPARED = {
-    "dataset_dir": "a path on the training machine. Its half-resolution meaning is checked by "
-                   "test_half_resolution_dataset_where_the_reference_used_one",
     "num_workers": "DataLoader parallelism (the reference used 4 or 6); not the recipe",
-    "eval_last_k_epochs": "evaluation cadence only; the reference's save_last_k_epochs varies "
-                          "between the logs of one group (15, 20, 30) with when each was run",
     "save_every_k_epochs": "our numbered-checkpoint cadence (the reference's key meant the eval "
                            "cadence, compared as eval_every)",
     "device": "where a job runs, chosen by the worker",
