@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from regseg.cli._output import check_format
+
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
@@ -40,38 +42,62 @@ def train_command(
 
 
 def eval_command(
-    model: str = typer.Option(..., "--model", "-m", help="Model name, e.g. exp48_decoder26."),
-    weights: Path = typer.Option(..., "--weights", "-w", help="Checkpoint ({'model': state_dict} or a state dict)."),
-    data: Path = typer.Option(..., "--data", "-d", help="Dataset directory."),
-    split: str = typer.Option("val", "--split", help="Split to evaluate."),
-    dataset: str = typer.Option("cityscapes", "--dataset", help="cityscapes | camvid | synthetic"),
-    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Default: the dataset's class count."),
-    val_size: int = typer.Option(1024, "--val-size", help="Short side the images (and labels) are resized to."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", "-w", help="Checkpoint ({'model': state_dict} or a state dict); a "
+        "training checkpoint also gives the model, dataset, sizes and classes."),
+    run: Optional[str] = typer.Option(
+        None, "--run", help="Instead of --weights: a queue job id or an MLflow run id; its best "
+        "checkpoint and config are used."),
+    model: Optional[str] = typer.Option(None, "--model", "-m",
+                                        help="Model name (default: the checkpoint's)."),
+    data: Optional[Path] = typer.Option(None, "--data", "-d",
+                                        help="Dataset directory (default: the checkpoint's)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split (default: the checkpoint's "
+                                        "val_split, else val)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="cityscapes | camvid | "
+                                          "synthetic (default: the checkpoint's, else cityscapes)."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Default: the "
+                                              "checkpoint's, else the dataset's class count."),
+    val_size: Optional[int] = typer.Option(
+        None, "--val-size", help="Short side images and labels are resized to (default: the "
+        "checkpoint's val_input_size / val_label_size, else 1024)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     max_eval: int = typer.Option(100000, "--max-eval", help="Evaluate at most this many images."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Other TrainConfig fields: key=value."),
+    db: Optional[str] = typer.Option(None, "--db", help="Queue database of --run JOB (default: "
+                                     "$REGSEG_DB or sqlite:///<state>/queue.db)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow store of "
+                                               "--run (default: $MLFLOW_TRACKING_URI or embedded)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (1 is best on a busy CPU)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar (only on a terminal)."),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", help="table | json", callback=check_format),
 ) -> None:
-    """Evaluate weights on a split: per-class IoU, mIoU and mIoU^R (percent)."""
+    """Evaluate weights on a split: per-class IoU, mIoU and mIoU^R (percent).
+
+    A training checkpoint carries its run's config: dataset, sizes and classes come from it
+    unless an option says otherwise, and an option that disagrees with it is reported.
+    """
+    from regseg.cli._eval_config import eval_config
+    from regseg.cli._eval_source import from_run, from_weights
     from regseg.cli._output import emit
-    from regseg.config import REDUCED_EXCLUDE, TrainConfig, parse_set
-    from regseg.data.datasets import get_dataset_spec
+    from regseg.config import parse_set
     from regseg.engine.setup import evaluate_weights
     from regseg.train import set_threads
 
+    if (weights is None) == (run is None):
+        raise typer.BadParameter("expected exactly one of --weights PATH or --run JOB|RUN_ID",
+                                 param_hint="--weights / --run")
+    source = from_weights(weights) if weights is not None else from_run(run, db=db,
+                                                                       tracking_uri=tracking_uri)
+    given = {"model_name": model, "dataset_dir": None if data is None else str(data),
+             "val_split": split, "dataset_name": dataset, "num_classes": num_classes,
+             "val_input_size": val_size, "val_label_size": val_size}
+    cfg, notes = eval_config(source, {k: v for k, v in given.items() if v is not None},
+                             parse_set(set_ or []), device=device, max_eval=max_eval)
+    for line in notes:
+        typer.echo(line, err=True)
     set_threads(threads)
-
-    fields = {"model_name": model, "dataset_name": dataset, "dataset_dir": str(data),
-              "val_split": split, "val_input_size": val_size, "val_label_size": val_size,
-              "device": device, "max_eval": max_eval, "class_uniform_pct": 0.0, "num_workers": 0}
-    n = num_classes if num_classes is not None else len(get_dataset_spec(dataset).classes)
-    # mIoU^R leaves out Cityscapes' truck/bus/train; ids beyond a smaller dataset's classes go.
-    fields.update(num_classes=n, exclude_classes=[c for c in REDUCED_EXCLUDE if c < n])
-    fields.update(parse_set(set_ or []))
-    cfg = TrainConfig(**fields)
-    result = evaluate_weights(cfg, weights, progress=None if progress else False)
+    result = evaluate_weights(cfg, source.weights, progress=None if progress else False)
     _print_eval(cfg, result, fmt, emit)
 
 
