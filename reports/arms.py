@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from orchestrator.tracking import tags as T
+import orchestrator.tracking.tags as T
 
 
 def stopped_arms(client: Any, experiment_ids: Sequence[str]) -> list[dict]:
