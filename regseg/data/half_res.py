@@ -37,7 +37,7 @@ def make_half_resolution(src: str | Path, dst: str | Path, *, factor: int = 2,
     ``Image.BILINEAR``, labels at ``(W // label_factor, H // label_factor)`` with ``Image.NEAREST``. A destination file that already exists with
     that size is skipped (re-running is cheap and resumes an interrupted copy); every file is
     written under a temporary name and moved into place with ``os.replace``. ``progress`` shows a
-    tqdm bar on stderr (default: when stdout is a terminal).
+    progress bar on stderr (default: when stdout is a terminal).
 
     Returns ``{"images": written, "labels": written, "skipped": files already there}``. Raises
     DatasetError naming the path when ``leftImg8bit/<split>`` (or ``gtFine/<split>``) is missing,
@@ -98,8 +98,7 @@ def _size_of(path: Path) -> tuple[int, int] | None:
 
 
 def _track(items: list, show: bool) -> Iterable:
-    if not show:
-        return items
-    from tqdm.auto import tqdm
+    from regseg.engine.progress import track
 
-    return tqdm(items, desc="make-half-res", unit="img", dynamic_ncols=True, file=sys.stderr)
+    return track(items, total=len(items), desc="make-half-res", enabled=show, transient=False,
+                 unit="img")

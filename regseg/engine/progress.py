@@ -1,9 +1,10 @@
-"""Progress bars for epochs and evaluation (tqdm), shown only on a terminal unless forced."""
+"""Progress bars for epochs, evaluation and dataset writing (rich, the one progress library of
+the project, also behind the CLI's bars), on stderr, shown only on a terminal unless forced."""
 
 from __future__ import annotations
 
 import sys
-from typing import Iterable, TypeVar
+from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -17,10 +18,29 @@ def progress_enabled(option: bool | None) -> bool:
     return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
 
 
-def track(iterable: Iterable[T], *, total: int | None, desc: str, enabled: bool) -> Iterable[T]:
-    """Wrap ``iterable`` in a tqdm bar on stderr when ``enabled``; otherwise return it unchanged."""
+def track(iterable: Iterable[T], *, total: int | None, desc: str, enabled: bool,
+          transient: bool = True, unit: str = "it") -> Iterable[T]:
+    """Wrap ``iterable`` in a rich bar on stderr when ``enabled``; otherwise return it unchanged.
+
+    ``transient``: the bar disappears when the loop ends (epochs, evaluation) or stays as a
+    record (one-off jobs such as writing a dataset). The bar is stopped however the loop ends,
+    so an exception or Ctrl-C never leaves it half drawn.
+    """
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
+    return _bar(iterable, total=total, desc=desc, transient=transient, unit=unit)
 
-    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+def _bar(iterable: Iterable[T], *, total: int | None, desc: str, transient: bool,
+         unit: str) -> Iterator[T]:
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn(unit), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=transient) as bar:
+        task = bar.add_task(desc, total=total)
+        for item in iterable:
+            yield item
+            bar.advance(task)
