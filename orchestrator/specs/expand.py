@@ -61,6 +61,11 @@ def expand(spec: Spec) -> list[Run]:
             runs.extend(Run(config=cfg, run_hash=digest, seed=cfg.seed, point=shown, label=label,
                             spec_name=spec.name, group=spec.group, repetition=r)
                         for r in range(spec.repeats))
+    if spec.seed_policy is not None:
+        # Seed-major: every arm's first seeds run before any arm's later ones, so the adaptive
+        # policy can look at each arm after `min` seeds while its other seeds are still queued.
+        order = {seed: i for i, seed in enumerate(spec.seeds)}
+        runs.sort(key=lambda r: order[r.seed])  # stable: arms keep their order within a seed
     return runs
 
 

@@ -10,9 +10,11 @@ Format (docs/SPECS.md has the full description)::
     zip: {train_min_size: [400, 512], train_max_size: [1600, 2048]}  # varied together
     include: [{body: exp53, decoder: decoder29}]     # extra points
     exclude: [{body: exp43, lr: 0.1}]                # points removed (partial match)
-    seeds: 3                  # or [0, 5, 7]; the paper's run1..runN
+    seeds: 3                  # or [0, 5, 7]; the paper's run1..runN; or adaptive:
+                              # {max: 5, min: 2, stop_when: worse, margin: 0.1, alpha: 0.05}
     tags: {paper_table: 2}    # merged key by key with the parent's
     resources: {gpus: 1}
+    search: {space: {lr: {type: float, low: 0.001, high: 0.1, log: true}}, pruner: median}
 
 Precedence: TrainConfig defaults < extends chain < base < grid point (< seed). ``body`` and
 ``decoder`` build ``model_name`` (``<body>_<decoder>``; a missing part comes from model_name).
@@ -30,7 +32,7 @@ from typing import Any
 
 from orchestrator.errors import SpecError
 from orchestrator.specs.source import KeyPath, load_yaml_with_lines
-from orchestrator.specs.validation import Where, check_config_keys, check_document
+from orchestrator.specs.validation import IDENTIFIER, Where, check_config_keys, check_document
 
 MERGED_KEYS = ("base", "tags")  # merged key by key along `extends`; every other key is replaced
 PATH_FIELD_SUFFIXES = ("_dir", "_path")  # TrainConfig fields holding filesystem paths
@@ -56,6 +58,8 @@ class Spec:
     resources: dict
     origins: dict = field(repr=False)  # key path prefix -> Where it was written
     content_hash: str = ""  # sha256 of the spec file, its extends chain and any --set overrides
+    seed_policy: Any = None  # sections.SeedPolicy when `seeds` is adaptive
+    search: Any = None  # sections.SearchSection when the spec has a `search:` section
 
     def fail(self, path: KeyPath, message: str) -> SpecError:
         for n in (2, 1):
@@ -94,6 +98,12 @@ def load_spec(path: str | os.PathLike, *, project_dir: str | os.PathLike | None 
     for key in ("include", "exclude"):
         for i, point in enumerate(getattr(spec, key)):
             check_config_keys(spec.origins[(key,)], (key, i), point, fields)
+    if spec.search is not None:
+        names = [p.name for p in spec.search.space]
+        check_config_keys(spec.origins[("search",)], ("search", "space"), names, fields)
+    if spec.seed_policy is not None and spec.seed_policy.baseline:
+        check_config_keys(spec.origins[("seeds",)], ("seeds", "baseline"),
+                          spec.seed_policy.baseline, fields)
     return spec
 
 
@@ -164,10 +174,19 @@ def _load_chain(path: Path, project: Path, stack: tuple) -> tuple[dict, dict]:
 
 def _build(path: Path, project: Path, doc: dict, origins: dict) -> Spec:
     name = doc.get("name", path.stem)
+    if "name" not in doc and not IDENTIFIER.fullmatch(name):
+        raise origins[()].fail(("name",), f"the spec's name defaults to its file name, "
+                                          f"{name!r}, which is not a plain identifier "
+                                          f"(letters, digits, '-', '_', '.'): set name:")
     raw_zip = doc.get("zip", [])
     zips = tuple((("zip", i), g) for i, g in enumerate(raw_zip)) if isinstance(raw_zip, list) \
         else ((("zip",), raw_zip),)
+    from orchestrator.specs.sections import search_section, seed_policy
+
     seeds = doc.get("seeds")
+    policy = seed_policy(seeds) if isinstance(seeds, dict) else None
+    if policy is not None:
+        seeds = policy.max
     if isinstance(seeds, int):
         seeds = list(range(seeds))
     resources = {"gpus": 1, **doc.get("resources", {})}
@@ -176,4 +195,5 @@ def _build(path: Path, project: Path, doc: dict, origins: dict) -> Spec:
                 grid=dict(doc.get("grid", {})), zip=zips, include=tuple(doc.get("include", [])),
                 exclude=tuple(doc.get("exclude", [])), seeds=tuple(seeds) if seeds else None,
                 repeats=int(doc.get("repeats", 1)), tags=dict(doc.get("tags", {})),
-                resources=resources, origins=origins)
+                resources=resources, origins=origins, seed_policy=policy,
+                search=search_section(doc["search"]) if "search" in doc else None)

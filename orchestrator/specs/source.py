@@ -41,9 +41,17 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[KeyPath, int]]:
     duplicate keys in one mapping (YAML would silently keep the last one).
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the spec: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: expected UTF-8 YAML text, got bytes that are not UTF-8 "
+                        f"(0x{raw[exc.start]:02x} at byte {exc.start})") from None
+    if "\x00" in text:
+        raise SpecError(f"{path}: expected YAML text, got a binary file (NUL byte at character "
+                        f"{text.index(chr(0))})")
     loader = _LineLoader(text)
     try:
         node = loader.get_single_node()

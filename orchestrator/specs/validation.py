@@ -7,6 +7,7 @@ Each top-level key has one checker (the table ``TOP_LEVEL``); a checker raises S
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -56,6 +57,17 @@ def _is_int(v: Any) -> bool:
 def _string(where: Where, path: KeyPath, value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise where.fail(path, f"expected a non-empty string, got {describe(value)}")
+
+
+#: Spec names and groups become MLflow experiment names and directory names: plain identifiers.
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _identifier(where: Where, path: KeyPath, value: Any) -> None:
+    _string(where, path, value)
+    if not IDENTIFIER.fullmatch(value) or ".." in value:
+        raise where.fail(path, f"expected a plain identifier (letters, digits, '-', '_', '.'; "
+                               f"starting with a letter or digit, no '..'), got {value!r}")
 
 
 def _mapping(where: Where, path: KeyPath, value: Any) -> None:
@@ -114,13 +126,17 @@ def _points(where: Where, path: KeyPath, value: Any) -> None:
 
 
 def _seeds(where: Where, path: KeyPath, value: Any) -> None:
+    if isinstance(value, dict):  # adaptive: {max, min, stop_when, margin, alpha, ...}
+        from orchestrator.specs.sections import check_seed_policy
+
+        return check_seed_policy(where, path, value)
     if _is_int(value):
         if value < 1:
             raise where.fail(path, f"expected a count >= 1 or a list of seeds, got {value}")
         return
     if not isinstance(value, list) or not value or not all(_is_int(s) and s >= 0 for s in value):
-        raise where.fail(path, f"expected a count >= 1 or a non-empty list of seeds >= 0, "
-                               f"got {describe(value)}")
+        raise where.fail(path, f"expected a count >= 1, a non-empty list of seeds >= 0 or an "
+                               f"adaptive mapping {{max: N, ...}}, got {describe(value)}")
     dup = sorted({s for s in value if value.count(s) > 1})
     if dup:
         raise where.fail(path, f"duplicate seeds {dup}")
@@ -154,10 +170,16 @@ def _resources(where: Where, path: KeyPath, value: Any) -> None:
                                             f"multi-GPU jobs do not exist yet), got {v}")
 
 
+def _search(where: Where, path: KeyPath, value: Any) -> None:
+    from orchestrator.specs.sections import check_search
+
+    check_search(where, path, value)
+
+
 TOP_LEVEL: dict[str, Callable[[Where, KeyPath, Any], None]] = {
-    "name": _string,
+    "name": _identifier,
     "description": lambda w, p, v: None if isinstance(v, str) else _string(w, p, v),
-    "group": _string,
+    "group": _identifier,
     "extends": _string,
     "base": _mapping,
     "grid": _axes,
@@ -168,6 +190,7 @@ TOP_LEVEL: dict[str, Callable[[Where, KeyPath, Any], None]] = {
     "repeats": _repeats,
     "tags": _tags,
     "resources": _resources,
+    "search": _search,
 }
 
 

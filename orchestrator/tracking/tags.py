@@ -34,6 +34,26 @@ RESTARTED = "regseg.restarted"
 SUPERSEDED_BY = "regseg.superseded_by"
 PRUNED_EPOCH = "regseg.pruned_epoch"
 USER_TAG_PREFIX = "regseg.tag."    # a spec's `tags:` reach MLflow under this prefix
+#: "true" on an arm's parent run: an aggregate over the arm's seed runs, never a run itself
+ARM_PARENT = "regseg.arm_parent"
+#: sha256 of (group, config_label), first 16 hex digits; on an arm's parent and on its runs
+ARM_KEY = "regseg.arm_key"
+#: on an arm's parent: "<finished>/<runs> finished"
+ARM_RUNS = "regseg.arm_runs"
+IMPORT_HASH = "regseg.import_hash"
+GROUPS = "regseg.groups"
+REFERENCE_FILE = "regseg.reference_file"
+REFERENCE_RUN = "regseg.reference_run"
+REFERENCE_FILE_SHA256 = "regseg.reference_file_sha256"
+TRUE = "true"
+
+# MLflow's own tags this project sets (the UI reads them).
+MLFLOW_RUN_NAME = "mlflow.runName"
+MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"  # nests a run under its parent in the runs table
+MLFLOW_NOTE = "mlflow.note.content"          # the description of a run or an experiment
+MLFLOW_EXPERIMENT_KIND = "mlflow.experimentKind"
+#: the experiment kind of MLflow's "Model training" mode (not GenAI)
+EXPERIMENT_KIND_TRAINING = "custom_model_development"
 
 SOURCE_REGSEG = "regseg"
 SOURCE_REFERENCE = "reference"
@@ -47,3 +67,8 @@ def experiment_name(group: str) -> str:
 def reference_experiment_name(group: str) -> str:
     """``reference/<group>``: the experiment of imported reference logs of a group."""
     return f"{REFERENCE_PREFIX}{group}"
+
+# Adaptive seeds (orchestrator/arms_policy.py): set on every run of an arm the policy stopped.
+ARM_STOPPED = "regseg.arm_stopped"          # "after N seeds: <the test's reason>"
+ARM_SAVED_RUNS = "regseg.arm_saved_runs"    # seeds of the arm cancelled (never trained)
+ARM_SAVED_HOURS = "regseg.arm_saved_hours"  # their estimated device-hours (mean of the arm's runs)

@@ -32,11 +32,12 @@ from typing import Any
 from orchestrator import queue
 from orchestrator.paths import state_dir
 from orchestrator.queue.store import Store
+from orchestrator.workers.after_job import finish_pruned, review_arms
 from orchestrator.workers.outcomes import Outcome, classify, failure_reason
 from orchestrator.workers.slots import Slot, slot_thread_env
 
 log = logging.getLogger("orchestrator.workers")
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)  # SIGUSR1: SLURM's --signal
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)  # USR: SLURM warning
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,9 @@ class Worker:
     def _record_outcome(self, running: _Running, rc: int, job_dir: Path, run_id: str | None) -> None:
         job, wid = running.job, running.worker_id
         outcome = classify(rc, term_sent=running.term_sent, lost=running.lost)
-        if outcome is Outcome.LOST:  # stopped: release a cancelled job's hold (see queue.retry)
+        if outcome is Outcome.PRUNED:
+            result = finish_pruned(self.store, self.tracker, job, wid, run_id, job_dir)
+        elif outcome is Outcome.LOST:  # stopped: release a cancelled job's hold (see queue.retry)
             state = queue.job_states(self.store, [job.id]).get(job.id)
             queue.release(self.store, job.id, wid)
             result = f"lost ({state})"  # the run stays open when another attempt will resume it
@@ -317,6 +320,7 @@ class Worker:
         log.info("worker %s: job %d exited with %s -> %s", wid, job.id, rc, result)
         with self._lock:
             self.finished.append((job.id, result))
+        review_arms(self.store, job, self.tracker)  # adaptive seeds: maybe cancel an arm's rest
 
     def _finish_tracking(self, run_id: str | None, status: str | None, error: str | None,
                          job_dir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -39,7 +40,8 @@ seeds: [3, 4]
     assert first.config.epochs == 3 and first.config.model_name == "exp48_decoder14"
     assert (first.spec_name, first.group) == ("s", "g")
     for run in runs:
-        assert run.run_hash == hashlib.sha256(run.config.canonical_json().encode()).hexdigest()
+        identity = json.dumps(run.config.identity(), sort_keys=True, separators=(",", ":"))
+        assert run.run_hash == hashlib.sha256(identity.encode()).hexdigest()
     assert len({r.run_hash for r in runs}) == len(runs)
     again = expand(load_spec(path, project_dir=project))
     assert [r.run_hash for r in again] == [r.run_hash for r in runs]  # deterministic
