@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from _orch_helpers import lr_spec, quick_job_env, worker_argv
 from orchestrator import queue
 from orchestrator.queue.store import open_store
 
@@ -150,3 +151,51 @@ def test_a_job_moves_to_another_host_through_the_tracking_server(pg_url: str,
         print(f"kill -> running on host B: {resumed_after:.1f} s (lease 3 s)")
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_no_checkpoint_anywhere_starts_over_in_a_fresh_run(tmp_path: Path):
+    """Host A dies; host B has no local checkpoint and the run holds none (an embedded store
+    keeps checkpoints local), but the run already logged an epoch: the attempt starts over in a
+    new MLflow run, the old run is closed and marked, and the job log says so."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.specs import load_and_expand
+    from orchestrator.tracking import tags as T
+
+    db = f"sqlite:///{tmp_path / 'queue.db'}"
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    project = tmp_path / "project"
+    (project / "experiments").mkdir(parents=True)
+    store = open_store(db)
+    queue.submit(store, load_and_expand([lr_spec(project, 1)], project_dir=project))
+    env = quick_job_env(tmp_path, steps=400, step_seconds=0.05)
+    argv = [a for a in worker_argv(db, lease=2, env=env) if a != "--no-tracking"]
+    argv += ["--tracking-uri", tracking]
+    env_a = {**env, "REGSEG_HOME": str(tmp_path / "host_a")}
+    env_b = {**env, "REGSEG_HOME": str(tmp_path / "host_b")}
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    a = subprocess.Popen(argv, env=env_a, cwd=tmp_path, stdout=open(logs[0], "wb"),
+                         stderr=subprocess.STDOUT)
+    ckpt = tmp_path / "host_a" / "jobs" / "1" / "checkpoints" / "last.txt"
+    _wait(ckpt.exists, 120, "host A's job to checkpoint", logs)
+    old_run = queue.jobs(store)[0]["mlflow_run_id"]
+    client = MlflowClient(tracking_uri=tracking)
+    client.log_metric(old_run, "loss", 1.0, step=0)  # the run holds an epoch of history
+    a.send_signal(signal.SIGKILL)
+    a.wait(timeout=30)
+    b = subprocess.run(argv + ["--exit-when-empty"], env=env_b, cwd=tmp_path,
+                       capture_output=True, timeout=300)
+    assert b.returncode == 0, b.stdout[-3000:]
+    (row,) = queue.jobs(store)
+    assert row["state"] == "succeeded"
+    new_run = row["mlflow_run_id"]
+    assert new_run and new_run != old_run
+    old, new = client.get_run(old_run), client.get_run(new_run)
+    assert old.info.status == "KILLED" and old.data.tags[T.SUPERSEDED_BY] == new_run
+    assert T.RESTARTED in new.data.tags and new.info.status == "FINISHED"
+    assert not client.get_metric_history(new_run, "loss")  # never mixed with A's history
+    first, second = queue.attempts_of(store, [row["id"]])[row["id"]]
+    assert (first["outcome"], second["checkpoint_source"]) == ("lost", "none")
+    job_log = (tmp_path / "host_b" / "jobs" / "1" / "job.log").read_text()
+    assert "starts over in a new MLflow run" in job_log
