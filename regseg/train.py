@@ -33,6 +33,8 @@ def install_stop_handlers(stop: threading.Event | None = None) -> threading.Even
     def handler(signum, _frame):
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if stop.is_set():  # a second signal of the same stop (a worker and a terminal both
+            return  # sending one) changes nothing and is not logged again
         logging.getLogger("regseg.train").warning(
             "%s received: stopping at the next iteration", signal.Signals(signum).name)
         stop.set()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +102,8 @@ def load_resume(directory: Path) -> tuple[dict[str, Any], Path] | None:
         except Exception as exc:  # corrupt, truncated, foreign: try the previous one
             errors.append(f"{path}: {exc}")
             continue
-        if errors:
-            message = f"could not read {errors[0]}; resuming from {path} instead"
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
-            log.warning(message)
+        if errors:  # logged once: a warnings.warn as well would print it a second time
+            log.warning(f"could not read {errors[0]}; resuming from {path} instead")
         return payload, path
     if errors:
         raise CheckpointError("no usable checkpoint to resume from: " + "; ".join(errors))

@@ -39,7 +39,11 @@ def _bar(iterable: Iterable[T], *, total: int | None, desc: str, transient: bool
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn(unit), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=transient) as bar:
+    console = Console(stderr=True)
+    # Off a terminal (a forced bar, a log file) rich draws nothing live; keep the final state
+    # so the log still says how far the loop got.
+    transient = transient and console.is_terminal
+    with Progress(*columns, console=console, transient=transient) as bar:
         task = bar.add_task(desc, total=total)
         for item in iterable:
             yield item

@@ -29,13 +29,17 @@ def test_save_last_keeps_the_previous_and_leaves_no_temp_files(tmp_path):
     assert path.name == "last.pt" and payload["epoch"] == 2
 
 
-def test_corrupt_last_falls_back_to_previous_with_a_warning(tmp_path):
+def test_corrupt_last_falls_back_to_previous_with_one_warning(tmp_path, caplog):
     ckpt.save_last(_payload(0), tmp_path)
     ckpt.save_last(_payload(1), tmp_path)
     (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
-    with pytest.warns(RuntimeWarning, match="resuming from .*last.prev.pt"):
-        payload, path = ckpt.load_resume(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # logged once, not also raised as a Python warning
+        with caplog.at_level("WARNING", logger="regseg.engine.checkpoint"):
+            payload, path = ckpt.load_resume(tmp_path)
     assert path.name == "last.prev.pt" and payload["epoch"] == 0
+    [record] = [r for r in caplog.records if "could not read" in r.getMessage()]
+    assert "resuming from" in record.getMessage() and "last.prev.pt" in record.getMessage()
 
 
 def test_missing_last_after_a_crash_between_renames_uses_previous(tmp_path):
