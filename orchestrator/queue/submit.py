@@ -18,7 +18,7 @@ IN_CHUNK = 500  # run hashes per IN (...) lookup
 @dataclass(frozen=True)
 class SubmitResult:
     spec_name: str
-    sweep_id: int | None  # None for a dry run
+    sweep_id: int | None  # None for a dry run, and when nothing new was queued
     n_runs: int
     n_new: int
     n_known: int
@@ -82,7 +82,7 @@ def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, i
         else:
             pairs.append((run.run_hash, wanted))
     sweep_id = None
-    if not dry_run:
+    if not dry_run and new_rows:  # a submission that adds nothing leaves no empty sweep
         sweep = Sweep(spec_name=spec.name, group=spec.group, spec_path=str(spec.path),
                       project_dir=str(spec.project_dir), n_runs=len(runs), n_new=len(new_rows),
                       spec_hash=getattr(spec, "content_hash", None),

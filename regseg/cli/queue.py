@@ -8,7 +8,10 @@ from typing import List, Optional
 import typer
 
 from regseg.cli._output import check_format
+from regseg.exit_codes import EXIT_USAGE
 
+#: A submission of more new runs than this asks for confirmation on a terminal.
+CONFIRM_ABOVE = 1000
 DB_HELP = "Queue database URL (default: $REGSEG_DB or sqlite:///<state>/queue.db)."
 FMT_HELP = "Output format: table | json."
 
@@ -30,11 +33,19 @@ def queue_cmd(
     sets: List[str] = typer.Option([], "--set", help="Override a base key: KEY=VALUE (YAML value)."),
     project_dir: Optional[Path] = typer.Option(None, "--project-dir",
                                                help="Directory spec paths are confined to."),
+    yes: bool = typer.Option(False, "--yes", "-y", help=f"Do not ask before queueing more than "
+                             f"{CONFIRM_ABOVE:,} new runs (asked only on a terminal)."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
     fmt: str = typer.Option("table", "--format", help=FMT_HELP,
                             callback=check_format),
 ) -> None:
-    """Expand and validate SPECs, then queue every run in one transaction."""
+    """Expand and validate SPECs, then queue every run in one transaction.
+
+    More than 1,000 new runs are queued only after a yes on the terminal (or with --yes);
+    declining exits with status 2 and queues nothing.
+    """
+    import sys
+
     from orchestrator import queue
     from orchestrator.queue.store import open_store
     from orchestrator.specs import load_and_expand
@@ -42,8 +53,14 @@ def queue_cmd(
     from regseg.config import parse_set
 
     batches = load_and_expand(specs, project_dir=project_dir, overrides=parse_set(sets))
-    results = queue.submit(open_store(db), batches, force=force, priority=priority,
-                           max_attempts=max_attempts, dry_run=dry_run)
+    store = open_store(db)
+    options = dict(force=force, priority=priority, max_attempts=max_attempts)
+    if not dry_run and not yes and sys.stdin.isatty():
+        planned = sum(r.n_new for r in queue.submit(store, batches, dry_run=True, **options))
+        if planned > CONFIRM_ABOVE and not typer.confirm(f"Queue {planned:,} new runs?"):
+            typer.echo("nothing queued", err=True)
+            raise typer.Exit(EXIT_USAGE)
+    results = queue.submit(store, batches, dry_run=dry_run, **options)
     summary = [{"spec": r.spec_name, "sweep": r.sweep_id, "runs": r.n_runs, "new": r.n_new,
                 "known": r.n_known} for r in results]
     if fmt == "json":
@@ -54,7 +71,12 @@ def queue_cmd(
         emit([{"spec": r.spec_name, **row} for r in results for row in r.rows], fmt)
         print()
     for s in summary:
-        verb = "would queue" if dry_run else f"sweep {s['sweep']}: queued"
+        if dry_run:
+            verb = "would queue"
+        elif s["sweep"] is None:
+            verb = "nothing new to queue (no sweep created):"
+        else:
+            verb = f"sweep {s['sweep']}: queued"
         print(f"{s['spec']}: {s['runs']} runs; {verb} {s['new']} new, {s['known']} already known")
 
 
@@ -114,16 +136,37 @@ def cancel_cmd(
     jobs: List[int] = typer.Argument(None, help="Job ids."),
     sweep: Optional[int] = typer.Option(None, "--sweep", help="Cancel every job of this sweep."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list the cancelled ids."),
     fmt: str = typer.Option("table", "--format", help=FMT_HELP,
                             callback=check_format),
 ) -> None:
-    """Cancel queued or running jobs (running ones are stopped by their worker)."""
+    """Cancel queued or running jobs (running ones are stopped by their worker).
+
+    Prints how many were cancelled; --verbose (or --format json) also gives their ids.
+    """
     from orchestrator import queue
     from orchestrator.queue.store import open_store
     from regseg.cli._output import emit
 
     done = queue.cancel(open_store(db, create=False), job_ids=jobs or (), sweep_id=sweep)
-    emit({"cancelled": len(done), "job_ids": done}, fmt)
+    if fmt == "json":
+        emit({"cancelled": len(done), "job_ids": done}, fmt)
+        return
+    print(f"cancelled {len(done):,} job(s)" + (f": {_id_ranges(done)}" if verbose and done else ""))
+
+
+def _id_ranges(ids: List[int]) -> str:
+    """``1-3, 7, 9-10``: consecutive ids folded into ranges."""
+    parts, ordered = [], sorted(ids)
+    start = prev = ordered[0]
+    for i in ordered[1:] + [None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if i is not None:
+            start = prev = i
+    return ", ".join(parts)
 
 
 def retry_cmd(

@@ -25,7 +25,7 @@ def test_queue_status_cancel_retry_cli(db_url: str, tmp_path: Path):
     assert "sweep 1: queued 3 new, 0 already known" in first.stdout, first.stderr
     again = _regseg("queue", str(spec), "--db", db_url, "--format", "json", cwd=tmp_path)
     doc = json.loads(again.stdout)
-    assert doc["sweeps"] == [{"spec": "cli", "sweep": 2, "runs": 3, "new": 0, "known": 3}]
+    assert doc["sweeps"] == [{"spec": "cli", "sweep": None, "runs": 3, "new": 0, "known": 3}]
     assert {r["status"] for r in doc["runs"]} == {"known"}
     cancel = _regseg("cancel", "2", "--db", db_url, "--format", "json", cwd=tmp_path)
     assert json.loads(cancel.stdout) == {"cancelled": 1, "job_ids": [2]}
