@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from regseg.cli._output import check_format
+
 
 def register(app: typer.Typer) -> None:
     app.command("make-synthetic")(make_synthetic_cmd)
@@ -19,7 +21,8 @@ def make_synthetic_cmd(
     val: int = typer.Option(16, "--val", min=0, help="Number of val images."),
     size: tuple[int, int] = typer.Option((64, 128), "--size", help="Image height and width."),
     seed: int = typer.Option(0, "--seed", help="Generator seed (same seed -> identical files)."),
-    fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
+    fmt: str = typer.Option("table", "--format", help="Output format: table | json.",
+                            callback=check_format),
 ) -> None:
     """Write a synthetic dataset in the exact Cityscapes layout (leftImg8bit/ + gtFine/)."""
     import time
@@ -41,7 +44,8 @@ def make_half_res_cmd(
                                      help="Divide label width and height by this (1: the reference "
                                           "kept full-resolution labels)."),
     splits: str = typer.Option("train,val", "--splits", help="Comma-separated splits to copy."),
-    fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
+    fmt: str = typer.Option("table", "--format", help="Output format: table | json.",
+                            callback=check_format),
 ) -> None:
     """Write a copy of a Cityscapes dataset with the images downscaled by --factor and the labels
     by --label-factor (resumable)."""

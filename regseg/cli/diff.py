@@ -47,11 +47,26 @@ def diff_cmd(
     from regseg.cli.report import _tracking_uri
     from reports.diff import diff
 
+    _refuse_missing_store(tracking_uri)
     result = diff(a, b, tracking_uri=_tracking_uri(tracking_uri))
     if fmt == "json":
         emit(result, "json")
     else:
         _print_table(result)
+
+
+def _refuse_missing_store(tracking_uri: str | None) -> None:
+    """Only reads: a local store that does not exist is a mistyped URI, not an empty store."""
+    from orchestrator.tracking.store import resolve_tracking_uri
+    from orchestrator.uris import sqlite_missing
+    from regseg.errors import RegsegError
+    from regseg.exit_codes import EXIT_USAGE
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if sqlite_missing(uri):
+        raise RegsegError(f"tracking store {uri}: no such file; runs are looked up, never "
+                          f"created (check --tracking-uri / $MLFLOW_TRACKING_URI)",
+                          exit_code=EXIT_USAGE)
 
 
 def register(app: typer.Typer) -> None:

@@ -236,6 +236,9 @@ def worker_cmd(
                             log_checkpoints=not no_log_checkpoints,
                             sample_images=not no_sample_images,
                             job_command=tuple(command) if command else None)
-    slots = detect_slots(gpus, cpu_slots=cpu_slots)
+    try:
+        slots = detect_slots(gpus, cpu_slots=cpu_slots)
+    except QueueError as exc:  # every such error is about --gpus / --cpu-slots: bad usage
+        raise QueueError(str(exc), exit_code=EXIT_USAGE) from None
     worker = Worker(open_store(db), slots, options)
     raise typer.Exit(worker.run())

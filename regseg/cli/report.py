@@ -26,8 +26,18 @@ def _tracking_uri(uri: str | None) -> str:
     return resolved
 
 
+def _check_report_format(value: str) -> str:
+    """``--format`` callback: an unknown format is bad usage (exit 2) before anything runs."""
+    from reports.report import FORMATS
+
+    if value not in FORMATS:
+        raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}, got {value!r}")
+    return value
+
+
 def import_logs_cmd(
-    paths: List[Path] = typer.Argument(..., help="Reference training_log/ directories or *.txt files."),
+    paths: List[Path] = typer.Argument(..., exists=True,
+                                       help="Reference training_log/ directories or *.txt files."),
     experiment: Optional[str] = typer.Option(
         None, "--experiment", help="MLflow experiment (default: reference/<group>)."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_URI_HELP),
@@ -62,7 +72,7 @@ def report_cmd(
     metric: Optional[str] = typer.Option(
         None, "--metric", help="miou | miou_reduced (default: each group's own metric)."),
     stat: str = typer.Option("best", "--stat", help="best | last (epoch value per run)."),
-    fmt: str = typer.Option("markdown", "--format",
+    fmt: str = typer.Option("markdown", "--format", callback=_check_report_format,
                             help="markdown (write --out) | latex (write --out with .tex) | "
                                  "json | csv (table rows to stdout)."),
     study: Optional[str] = typer.Option(
