@@ -15,7 +15,8 @@ def register(app: typer.Typer) -> None:
 
 
 def search_cmd(
-    spec: Path = typer.Argument(..., help="A spec that expands to exactly one run (the base), "
+    spec: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="A spec that expands to exactly one run (the base), "
                                 "optionally with a search: section."),
     params: Optional[List[str]] = typer.Option(
         None, "--param", help="NAME=float:LOW:HIGH[:log] | NAME=int:LOW:HIGH[:log] | "
@@ -50,7 +51,7 @@ def search_cmd(
                     sampler_seed=seed, pruner=pruner)
     search.drive(trials=trials, parallel=parallel, wait=wait, poll_seconds=poll_seconds)
     rows = search.rows()
-    emit(rows, fmt)
+    emit(rows, fmt, floatfmt=".6g")  # sampled values in full: 0.0412 and 0.0437 differ
     finished = [r for r in rows if r["state"] == "COMPLETE"]
     if finished and fmt == "table":
         best = search.study.best_trial
