@@ -15,6 +15,11 @@ metrics per evaluated epoch with ``step = epoch`` (``loss`` on every epoch; ``mI
 ``mIoU_reduced`` recomputed from the per-class IoU, ``pixel_accuracy``, ``iou/<class>``) and
 ``best_mIoU``, ``best_mIoU_reduced``, ``best_epoch`` at the last epoch.
 
+Arms as for trained runs (``orchestrator.tracking.arms``): the runs of one configuration
+(group, config label) are children of one parent run holding the aggregate over them; each
+run is named ``<log name> · s<seed> · run<n>`` and described (``mlflow.note.content``) by its
+log and arm, and each experiment gets MLflow's "Model training" kind and a description.
+
 Every file is parsed completely before anything is written, so a malformed file imports nothing;
 a failure while writing one file deletes the runs already written for that file.
 """
@@ -30,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+import orchestrator.tracking.arms as arms
+import orchestrator.tracking.notes as notes
+import orchestrator.tracking.tags as T
 from reports.errors import LogFormatError, ReportError
 from reports.model_facts import FACT_PARAMS, computed_facts
 from reports.reference_log import REDUCED_EXCLUDE, ReferenceRun, parse_log
@@ -172,6 +180,7 @@ class _Planned:
     params: dict[str, str]
     tags: dict[str, str]
     metrics: list[tuple[str, float, int]]
+    arm_name: str  # the log's name (``cityscapes_exp43_decoder14_500_epochs_fair``)
 
 
 def file_sha256(path: Path) -> str:
@@ -199,11 +208,11 @@ def plan_file(path: Path, *, experiment: str | None = None) -> list[_Planned]:
             "regseg.reference_file": path.name, "regseg.reference_run": str(run.run),
             "regseg.reference_file_sha256": file_hash, "regseg.groups": group,
             "regseg.config_label": config_label(params), "regseg.import_hash": run.digest,
-            "regseg.seed": params.get("seed", str(run.header.get("RNG_seed", 0))),
-            "mlflow.runName": f"{path.stem}#run{run.run}", **extra,
+            "regseg.seed": params.get("seed", str(run.header.get("RNG_seed", 0))), **extra,
         }
+        tags[T.ARM_KEY] = notes.arm_key(group, tags[T.CONFIG_LABEL])
         planned.append(_Planned(run, group, experiment or f"reference/{group}", params, tags,
-                                run_metrics(run)))
+                                run_metrics(run), arm_name=re.sub(r"_log$", "", path.stem)))
     return planned
 
 
@@ -239,11 +248,34 @@ def groups_of(run) -> list[str]:
     return sorted({g for g in raw.split(",") if g})
 
 
+def _run_tags(client, experiment_id: str, item: _Planned) -> dict[str, str]:
+    """The planned tags plus the arm's parent (created on demand), a unique run name and the
+    description that links to the arm."""
+    label, key = item.tags[T.CONFIG_LABEL], item.tags[T.ARM_KEY]
+    arm_id = arms.ensure_arm(client, experiment_id, group=item.group, config_label=label,
+                             name=item.arm_name,
+                             tags={T.SOURCE: T.SOURCE_REFERENCE, T.MODEL: item.tags[T.MODEL]})
+    taken = {r.info.run_name for r in arms.children(client, experiment_id, key)}
+    name = notes.run_name(item.arm_name, item.tags[T.SEED], repetition=item.run.run, taken=taken)
+    tags = {**item.tags, T.MLFLOW_RUN_NAME: name, T.MLFLOW_PARENT_RUN_ID: arm_id}
+    tags[T.MLFLOW_NOTE] = notes.run_note(tags, experiment_id=experiment_id, arm_id=arm_id)
+    return tags
+
+
+def _experiment_id(client, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    kind = {T.MLFLOW_EXPERIMENT_KIND: T.EXPERIMENT_KIND_TRAINING}  # the UI's "Model training"
+    return client.create_experiment(name, tags=kind)
+
+
 def _write(client, experiment_id: str, item: _Planned) -> str:
     from mlflow.entities import Metric, Param, RunTag
 
     base = int(time.time() * 1000)
-    run = client.create_run(experiment_id, tags=item.tags, start_time=base)
+    run = client.create_run(experiment_id, tags=_run_tags(client, experiment_id, item),
+                            start_time=base)
     run_id = run.info.run_id
     try:
         params = [Param(k, v) for k, v in item.params.items()]
@@ -284,9 +316,7 @@ def _place(client, item: _Planned) -> tuple[str, str, str | None]:
     """(run id, status, previous ``regseg.groups`` when linked) for one planned run."""
     existing = find_imported(client, item.tags["regseg.import_hash"])
     if existing is None:
-        exp = client.get_experiment_by_name(item.experiment)
-        exp_id = exp.experiment_id if exp else client.create_experiment(item.experiment)
-        return _write(client, exp_id, item), "imported", None
+        return _write(client, _experiment_id(client, item.experiment), item), "imported", None
     groups = groups_of(existing)
     if item.group in groups:
         return existing.info.run_id, "skipped", None
@@ -315,8 +345,23 @@ def _import_file(client, planned: list[_Planned], path: Path) -> list[ImportedRu
             client.delete_run(run_id)
         for run_id, previous in linked:
             client.set_tag(run_id, "regseg.groups", previous)
+        _refresh_arms(client, planned)  # an arm left without runs is dropped
         raise
+    _refresh_arms(client, planned)
     return out
+
+
+def _refresh_arms(client, planned: list[_Planned]) -> None:
+    """Recompute the arms of a file's runs and describe their experiments."""
+    touched: dict[str, set[str]] = {}
+    for item in planned:
+        exp = client.get_experiment_by_name(item.experiment)
+        if exp is not None:
+            touched.setdefault(exp.experiment_id, set()).add(item.tags[T.ARM_KEY])
+    for experiment_id, keys in touched.items():
+        for key in sorted(keys):
+            arms.refresh_arm(client, experiment_id, key)
+        arms.describe_experiment(client, experiment_id, reference=True)
 
 
 __all__ = ["ImportedRun", "LogFormatError", "discover", "file_sha256", "find_imported",

@@ -9,12 +9,16 @@ last_mIoU, last_mIoU_reduced`` (metrics; ``last_*`` is the value at the highest 
 ``model_params, model_gflops, model_field_of_view`` (float, from params) and ``param.<name>``
 for every other logged param (strings as logged). Rows are sorted by (group, config_label,
 run_id) so the frame is the same for the same runs whatever order MLflow returns them in.
+
+An arm's parent run (tag ``regseg.arm_parent``: the aggregate over a configuration's seeds that
+the MLflow UI shows) is never a row: the report computes its own statistics from the runs.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+import orchestrator.tracking.tags as T
 from reports.errors import ReportError
 
 TAG_COLUMNS = {
@@ -135,7 +139,8 @@ def load_runs(*, tracking_uri: str | None = None, experiments: list[str] | None 
               finished_only: bool = True):
     """All runs of ``experiments`` (default: every active experiment) as a DataFrame.
 
-    Only FINISHED runs count by default (a running or failed run has no final best metric).
+    Only FINISHED runs count by default (a running or failed run has no final best metric);
+    arms' parent runs never do.
     Raises ReportError when an experiment name is unknown or no run matches.
     """
     from mlflow.tracking import MlflowClient
@@ -148,7 +153,8 @@ def load_runs(*, tracking_uri: str | None = None, experiments: list[str] | None 
         while True:
             flt = "attributes.status = 'FINISHED'" if finished_only else ""
             page = client.search_runs([exp.experiment_id], flt, max_results=1000, page_token=token)
-            records.extend(run_record(r, exp.name) for r in page)
+            records.extend(run_record(r, exp.name) for r in page
+                           if r.data.tags.get(T.ARM_PARENT) != T.TRUE)
             token = page.token
             if not token:
                 break

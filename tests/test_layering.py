@@ -28,6 +28,9 @@ RULES = [
     ("orchestrator.workers", ("orchestrator.search",), ()),
 ]
 ALLOWED = {"orchestrator.tracking.tags"}  # the MLflow vocabulary: a leaf every reader may use
+# The arms (a parent run per configuration) and the run names/descriptions: MLflow-only modules
+# (they import the vocabulary and each other) that the log importer shares with the worker.
+ALLOWED |= {"orchestrator.tracking.arms", "orchestrator.tracking.notes"}
 
 
 def _module_name(path: Path) -> str:

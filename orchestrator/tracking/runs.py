@@ -6,6 +6,9 @@ model_field_of_view (logged by the callback); tags ``regseg.*``; metrics per epo
 step = epoch. Everything goes through ``MlflowClient`` with explicit run ids and ``log_batch``;
 the global active run is never used, so a requeued job's next attempt appends to its own run.
 
+Each run is a child of its arm's parent run (one per configuration of a group, holding the
+aggregate over seeds; ``arms``), and is named and described for the UI (``notes``).
+
 The training-side half is ``MlflowCallback`` (orchestrator/tracking/callback.py).
 """
 
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from orchestrator.errors import TrackingError
+from orchestrator.tracking import arms, notes
 from orchestrator.tracking import tags as T
 from orchestrator.tracking.buffer import PERMANENT_ERRORS, error_code
 from orchestrator.tracking.store import (
@@ -131,8 +135,9 @@ class Tracker:
             path = self.artifact_root.joinpath(*name.split("/")).resolve()
             path.mkdir(parents=True, exist_ok=True)
             location = path.as_uri()
+        kind = {T.MLFLOW_EXPERIMENT_KIND: T.EXPERIMENT_KIND_TRAINING}  # "Model training" UI
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            return self.client.create_experiment(name, artifact_location=location, tags=kind)
         except MlflowException:  # another worker created it between our get and create
             found = self.client.get_experiment_by_name(name)
             if found is None:
@@ -162,6 +167,7 @@ class Tracker:
         if not job.mlflow_run_id:  # first claim, or a run recovered by tags: (re)log the params
             params = [Param(k, v) for k, v in flatten_config(job.config).items()]
             self.client.log_batch(run_id, params=params)  # identical values: idempotent
+        self.refresh_arm(run_id)
         return run_id
 
     def _find_run(self, job: JobInfo) -> str | None:
@@ -175,10 +181,36 @@ class Tracker:
         return runs[0].info.run_id if runs else None
 
     def _create_run(self, job: JobInfo) -> str:
+        """A new run named ``<configuration> · s<seed>``, nested under its arm's parent run
+        (created on demand), with a description linking to that arm."""
+        experiment_id = self.experiment_id(job.group)
         tags = run_tags(job)
-        name = f"{job.config.get('model_name', 'run')}-{str(job.run_hash)[:8]}"
-        run = self.client.create_run(self.experiment_id(job.group), tags=tags, run_name=name)
+        label = tags[T.CONFIG_LABEL]
+        key = notes.arm_key(job.group, label)
+        arm = notes.arm_name(label, job.config.get("model_name"))
+        arm_tags = {k: tags[k] for k in (T.SPEC, T.SOURCE, T.MODEL) if k in tags}
+        arm_id = arms.ensure_arm(self.client, experiment_id, group=job.group,
+                                 config_label=label, tags=arm_tags, name=arm)
+        taken = {r.info.run_name for r in arms.children(self.client, experiment_id, key)}
+        name = notes.run_name(arm, tags.get(T.SEED), repetition=getattr(job, "repetition", None),
+                              taken=taken)
+        tags.update({T.ARM_KEY: key, T.MLFLOW_PARENT_RUN_ID: arm_id})
+        tags[T.MLFLOW_NOTE] = notes.run_note(tags, experiment_id=experiment_id, arm_id=arm_id)
+        run = self.client.create_run(experiment_id, tags=tags, run_name=name)
+        try:
+            arms.describe_experiment(self.client, experiment_id)
+        except Exception as exc:  # derived text: the next run created rewrites it
+            log.warning("cannot describe experiment %s: %s", experiment_id, exc)
         return run.info.run_id
+
+    def refresh_arm(self, run_id: str) -> None:
+        """Recompute the aggregate of the run's arm (see ``arms``). The aggregate is derived
+        data: a failure is logged, not raised, and the arm's next run to change refreshes it."""
+        try:
+            _retrying(lambda: arms.refresh_arm_of(self.client, run_id),
+                      f"cannot refresh the arm of MLflow run {run_id} at {self.tracking_uri}")
+        except TrackingError as exc:
+            log.warning("%s", exc)
 
     def finish_run(self, run_id: str, status: str, error: str | None = None, *,
                    out_dir: str | Path | None = None) -> None:
@@ -186,7 +218,7 @@ class Tracker:
 
         With ``out_dir`` (the job dir) what the job left in its buffer is flushed first, and the
         complete ``job.log`` (tracebacks of failed attempts included) replaces the snapshot the
-        callback uploaded at train end.
+        callback uploaded at train end. The run's arm is refreshed afterwards (``arms``).
         """
         if status not in TERMINAL_STATUSES:
             raise TrackingError(f"run status must be one of {', '.join(TERMINAL_STATUSES)}, "
@@ -204,6 +236,7 @@ class Tracker:
             self.client.set_terminated(run_id, status=status)
 
         _retrying(finish, f"cannot mark MLflow run {run_id} {status} at {self.tracking_uri}")
+        self.refresh_arm(run_id)
 
     # ---- resume across hosts ------------------------------------------------------------
     def has_history(self, run_id: str) -> bool:
@@ -244,7 +277,9 @@ class Tracker:
             self.client.set_terminated(old_run_id, status="KILLED")
             return run_id
 
-        return _retrying(restart, f"cannot restart the MLflow run of job {job.id}")
+        run_id = _retrying(restart, f"cannot restart the MLflow run of job {job.id}")
+        self.refresh_arm(run_id)
+        return run_id
 
     @staticmethod
     def _tag_list(tags: Mapping[str, str]):

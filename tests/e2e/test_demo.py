@@ -63,8 +63,12 @@ def test_demo_runs_are_complete_in_mlflow(demo):
     out, summary = demo
     client = MlflowClient(tracking_uri=summary["tracking_uri"])
     exp = client.get_experiment_by_name("regseg/smoke")
-    runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 8
+    found = client.search_runs([exp.experiment_id])
+    arms = [r for r in found if r.data.tags.get("regseg.arm_parent") == "true"]
+    runs = [r for r in found if r not in arms]
+    assert len(runs) == 8 and len(arms) == 4  # 2 seeds under each of 4 configurations
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {a.info.run_id for a in arms}
+    assert {a.info.status for a in arms} == {"FINISHED"}
     for run in runs:
         assert run.info.status == "FINISHED"
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "mIoU")]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
 
 from orchestrator.errors import TrackingError
 from orchestrator.tracking import Tracker, flatten_config, git_commit
+from orchestrator.tracking.notes import arm_key
 
 
 def test_flatten_config_every_field_lists_as_json(train_config):
@@ -41,12 +43,20 @@ def test_ensure_run_creates_experiment_run_tags_params(tracker, make_job, train_
         "regseg.job_id": str(job.id), "regseg.attempt": "1", "regseg.host": socket.gethostname(),
         "regseg.source": "regseg", "regseg.model": "exp48_decoder26",
         "regseg.config_label": "model_name=exp48_decoder26",
+        "regseg.arm_key": arm_key(job.group, "model_name=exp48_decoder26"),
     }
     commit = git_commit()
     if commit:
         expected_tags["regseg.git_commit"] = commit
     ours = {k: v for k, v in run.data.tags.items() if k.startswith("regseg.")}
     assert ours == expected_tags
+    assert run.info.run_name == "exp48_decoder26 · s3"
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    parent = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["regseg.arm_parent"] == "true"
+    assert parent.info.run_name == "exp48_decoder26"
+    note = run.data.tags["mlflow.note.content"]
+    assert f"job {job.id}" in note and "sweep 7" in note and parent.info.run_id in note
 
 
 def test_later_attempt_reuses_the_run(tracker, make_job):
@@ -64,7 +74,7 @@ def test_later_attempt_reuses_the_run(tracker, make_job):
     job.mlflow_run_id, job.attempt = None, 3
     assert tracker.ensure_run(job) == run_id
     runs = tracker.client.search_runs([run.info.experiment_id])
-    assert [r.info.run_id for r in runs] == [run_id]
+    assert [r.info.run_id for r in runs if "regseg.arm_parent" not in r.data.tags] == [run_id]
     assert tracker.client.get_run(run_id).data.tags["regseg.attempt"] == "3"
 
 
@@ -123,3 +133,21 @@ def test_ui_refuses_a_remote_store():
                            "http://127.0.0.1:9"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "already a tracking server" in done.stderr
+
+
+def test_ui_warns_that_a_non_loopback_bind_has_no_authentication(tmp_path):
+    import subprocess
+    import sys
+
+    from orchestrator.tracking.server import free_port
+
+    argv = [sys.executable, "-m", "regseg", "ui", "--host", "0.0.0.0", "--port", str(free_port()),
+            "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--wait", "0.1"]
+    env = {**os.environ, "REGSEG_HOME": str(tmp_path / "home")}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    assert "the MLflow UI has no authentication" in done.stderr
+    assert argv[5] == "0.0.0.0"
+    loopback = subprocess.run([*argv[:5], "127.0.0.1", *argv[6:]], capture_output=True,
+                              text=True, timeout=120, env=env)
+    assert "mlflow server" in loopback.stderr  # it got as far as starting the server
+    assert "no authentication" not in loopback.stderr

@@ -128,7 +128,10 @@ def _client(state: Path):
 def test_sweep_creates_one_complete_run_per_job(sweep):
     client = _client(sweep["state"])
     exp = client.get_experiment_by_name("regseg/e2e")
-    runs = client.search_runs([exp.experiment_id])
+    found = client.search_runs([exp.experiment_id])
+    arms = {r.data.tags["regseg.config_label"]: r for r in found
+            if r.data.tags.get("regseg.arm_parent") == "true"}
+    runs = [r for r in found if r.info.run_id not in {a.info.run_id for a in arms.values()}]
     assert len(runs) == 2, sweep["log"].read_text()[-3000:]
     by_id = {r.info.run_id: r for r in runs}
     for label, job in sweep["jobs"].items():
@@ -142,6 +145,12 @@ def test_sweep_creates_one_complete_run_per_job(sweep):
         assert tags["regseg.config_label"] == label
         assert tags["regseg.model"] == "exp48_decoder14" and tags["regseg.device"] == "cpu"
         assert run.data.params["epochs"] == str(epochs)
+        # one arm per configuration, closed with its only seed, holding that seed's best value
+        assert run.info.run_name == f"exp48_decoder14 {label} · s{run.data.params['seed']}"
+        arm = arms[label]
+        assert tags["mlflow.parentRunId"] == arm.info.run_id and arm.info.status == "FINISHED"
+        assert arm.data.metrics["best_mIoU_reduced_n"] == 1
+        assert arm.data.metrics["best_mIoU_reduced"] == run.data.metrics["best_mIoU_reduced"]
         assert run.data.params["model_params"] == "3368023"
         assert run.data.params["model_gflops"] == "35.88"
         for key in (*EPOCH_KEYS, *EVAL_KEYS):
