@@ -1,7 +1,11 @@
-"""A local ``mlflow server`` subprocess (the UI and REST API) for a given store, on 127.0.0.1.
+"""A local ``mlflow server`` subprocess (the UI and REST API) for a given store, on 127.0.0.1,
+and the UI addresses this project prints.
 
 Used by ``regseg ui`` and by the tracking tests. The server runs in its own session (process
 group) so stopping it also stops its uvicorn/gunicorn workers, and nothing else.
+
+Every runs-view URL carries ``?workflowType=machine_learning``: MLflow 3.x opens an experiment in
+its GenAI mode (a traces overview without runs) otherwise, whatever the experiment's kind tag.
 """
 
 from __future__ import annotations
@@ -23,6 +27,36 @@ from orchestrator.tracking.store import MLFLOW_ENV_DEFAULTS, ensure_local_store
 # The server's GenAI job runner (an extra huey process) is not needed to track and browse runs;
 # leaving it off saves a process and start-up time.
 SERVER_ENV_DEFAULTS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+RUNS_VIEW_QUERY = "workflowType=machine_learning"  # the UI's "Model training" mode
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+DEFAULT_EXPERIMENT_ID = "0"  # MLflow's own "Default" experiment
+
+
+def runs_view_url(base_url: str, experiment_id: str) -> str:
+    """The runs table of one experiment in the UI's "Model training" mode."""
+    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}?{RUNS_VIEW_QUERY}"
+
+
+def experiments_url(base_url: str) -> str:
+    """The UI's list of experiments."""
+    return f"{base_url.rstrip('/')}/#/experiments"
+
+
+def latest_experiment(client):
+    """The active experiment whose newest run started last; without runs anywhere, the one
+    updated last, MLflow's "Default" only when it is alone. None for an empty store."""
+    from mlflow.entities import ViewType
+
+    newest = []
+    for exp in client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000):
+        runs = client.search_runs([exp.experiment_id], max_results=1,
+                                  order_by=["attributes.start_time DESC"])
+        started = runs[0].info.start_time if runs else -1
+        newest.append((started, exp.experiment_id != DEFAULT_EXPERIMENT_ID,
+                       exp.last_update_time or 0, exp))
+    if not newest:
+        return None
+    return max(newest, key=lambda row: row[:3])[3]
 
 
 def free_port(host: str = "127.0.0.1") -> int:

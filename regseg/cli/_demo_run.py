@@ -52,8 +52,19 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         "report": str(report_path), "plots": [str(p) for p in plots],
         "jobs_dir": str(state / "jobs"), "tracking_uri": _tracking_uri(state),
         "ui_command": f"cd {out} && {_regseg_executable()} ui",
+        "ui_url": _ui_url(state),
         "seconds": round(time.monotonic() - start, 1),
     }
+
+
+def _ui_url(state: Path) -> str:
+    """Where `regseg ui` (default port) shows the smoke runs: the runs table, training mode."""
+    from orchestrator.tracking.server import experiments_url, runs_view_url
+    from orchestrator.tracking.store import make_client
+
+    base = "http://127.0.0.1:5000"
+    exp = make_client(_tracking_uri(state)).get_experiment_by_name("regseg/smoke")
+    return runs_view_url(base, exp.experiment_id) if exp else experiments_url(base)
 
 
 def _regseg_executable() -> str:

@@ -42,4 +42,5 @@ def demo_cmd(
     print(f"Plots:  {', '.join(summary['plots'])}")
     print(f"Job logs: {summary['jobs_dir']}")
     print(f"Open the MLflow UI:  {summary['ui_command']}")
+    print(f"  then the smoke runs, seeds grouped under their arm:  {summary['ui_url']}")
     raise typer.Exit(0 if summary["failed"] == 0 else 1)

@@ -45,6 +45,7 @@ class UiServer:
         self.url = f"http://127.0.0.1:{port}"
         self.proc = None
         self.printed_url = None
+        self.printed: dict[str, str] = {}
 
     def start(self, wait_s: float = 180.0) -> "UiServer":
         import os
@@ -63,6 +64,12 @@ class UiServer:
         line = self.proc.stdout.readline()  # printed once the server answers
         assert line.startswith("MLflow UI: "), (line, Path(self.log_path).read_text()[-2000:])
         self.printed_url = line.split()[2]
+        # then "Runs of <experiment>: <url>" (when the store has one) and "All experiments: <url>"
+        self.printed = {}
+        while not self.printed.get("All experiments"):
+            what, _, url = self.proc.stdout.readline().strip().rpartition(": ")
+            assert what, Path(self.log_path).read_text()[-2000:]
+            self.printed[what] = url
         while time.monotonic() < deadline and not self.healthy():
             time.sleep(0.2)
         return self
