@@ -33,6 +33,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich panels cut long defaults at 80 columns off a terminal and print
+    # docstring markup (``x``) verbatim; plain text wraps instead and shows every default.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -13,7 +13,7 @@ FMT_HELP = "table | json."
 
 def register(app: typer.Typer) -> None:
     slurm = typer.Typer(help="Run workers on a SLURM cluster: one array task = one worker.",
-                        no_args_is_help=True)
+                        no_args_is_help=True, rich_markup_mode=None)  # plain help, as the app
     slurm.command("submit")(submit_cmd)
     slurm.command("status")(status_cmd)
     slurm.command("cancel")(cancel_cmd)
