@@ -20,7 +20,7 @@ def ui(
         help="Store to show (default: sqlite:///<state>/mlflow.db, state = $REGSEG_HOME or ./.regseg)."),
     wait_s: float = typer.Option(120.0, "--wait", help="Seconds to wait for the server to answer."),
 ) -> None:
-    """Start the MLflow UI (``mlflow server``) for the tracking store and print where to look."""
+    """Start the MLflow UI (`mlflow server`) for the tracking store and print where to look."""
     import signal
     import threading
 
