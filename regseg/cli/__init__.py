@@ -50,11 +50,13 @@ _register_all()
 
 def main() -> None:
     from regseg.errors import RegsegError
+    from regseg.exit_codes import EXIT_INTERRUPTED
 
     try:
         app()
     except RegsegError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        label = "interrupted" if exc.exit_code == EXIT_INTERRUPTED else "error"
+        print(f"{label}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

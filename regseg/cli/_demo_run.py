@@ -42,12 +42,17 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     spec_path = _project(out)
     data_dir = _dataset(out, opts)
     submitted, spec_name, store = _submit(spec_path, out, data_dir)
+    done_before = _succeeded(store, spec_name)
     _drain(store, spec_name, out, opts, total=submitted.n_runs)
     counts = _spec_counts(store, spec_name)
+    done_now = _succeeded(store, spec_name)
     report_path, plots = _report(out, state)
     return {
         "out": str(out), "sweep": submitted.sweep_id, "runs": submitted.n_runs, "new": submitted.n_new,
         "known": submitted.n_known, "succeeded": counts.get("succeeded", 0),
+        # what this call trained, and what an earlier call had finished (a re-run after an
+        # interruption trains only the rest)
+        "trained_now": len(done_now - done_before), "already_done": len(done_before),
         "failed": counts.get("failed", 0) + counts.get("cancelled", 0),
         "report": str(report_path), "plots": [str(p) for p in plots],
         "jobs_dir": str(state / "jobs"), "tracking_uri": _tracking_uri(state),
@@ -116,6 +121,14 @@ def _submit(spec_path: Path, out: Path, data_dir: Path):
     return result, spec.name, store
 
 
+def _succeeded(store, spec_name: str) -> set[int]:
+    """Ids of the smoke jobs that have finished training."""
+    from orchestrator import queue
+
+    return {j["id"] for j in queue.jobs(store, states=("succeeded",))
+            if j.get("spec_name") == spec_name}
+
+
 def _spec_counts(store, spec_name: str) -> dict[str, int]:
     """Job states of every smoke job (all sweeps: a re-run's sweep holds no new jobs)."""
     from collections import Counter
@@ -137,13 +150,39 @@ def _drain(store, spec_name: str, out: Path, opts: DemoOptions, *, total: int) -
     argv = [sys.executable, "-m", "regseg", "worker", "--gpus", "auto", "--cpu-slots",
             str(opts.workers), "--exit-when-empty", "--poll-seconds", "0.5"]
     proc = subprocess.Popen(argv, cwd=out, stdout=log, stderr=subprocess.STDOUT)
+    interrupted = False
     try:
         _progress(store, spec_name, proc, opts, total=total)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\nInterrupted: stopping the worker; running jobs write a checkpoint and go back "
+              "to the queue...", file=sys.stderr, flush=True)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=120)
+        _stop(proc, interrupted=interrupted)
         log.close()
+    if interrupted:
+        from regseg.errors import TrainingInterrupted
+
+        done = len(_succeeded(store, spec_name))
+        raise TrainingInterrupted(
+            f"demo stopped with {done} of {total} smoke runs trained; run `regseg demo` again to "
+            f"resume (finished runs are kept, interrupted ones continue from their last "
+            f"checkpoint; worker log: {out / '.regseg' / 'worker.log'})")
+
+
+def _stop(proc: subprocess.Popen, *, interrupted: bool) -> None:
+    """Let the worker finish stopping. After Ctrl-C it got the terminal's SIGINT too, so it is
+    given a moment to stop by itself before a SIGTERM (which it would log a second time)."""
+    if proc.poll() is not None:
+        return
+    if interrupted:
+        try:
+            proc.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    proc.terminate()
+    proc.wait(timeout=120)
 
 
 def _progress(store, spec_name: str, proc: subprocess.Popen, opts: DemoOptions, *,

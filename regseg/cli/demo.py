@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from regseg.cli._output import emit
+from regseg.cli._output import check_format, emit
 
 
 def register(app: typer.Typer) -> None:
@@ -23,10 +23,15 @@ def demo_cmd(
                                 help="CPU slots when there is no GPU (with GPUs: one slot per GPU)."),
     train_images: int = typer.Option(48, "--train-images", min=4, help="Synthetic training images."),
     val_images: int = typer.Option(16, "--val-images", min=2, help="Synthetic validation images."),
-    fmt: str = typer.Option("table", "--format", help="table | json (the final summary)."),
+    fmt: str = typer.Option("table", "--format", help="table | json (the final summary).",
+                            callback=check_format),
 ) -> None:
     """Generate synthetic data, queue experiments/smoke.yaml, drain it with local workers,
-    and regenerate AblationStudies.md and the plots from MLflow."""
+    and regenerate AblationStudies.md and the plots from MLflow.
+
+    Ctrl-C stops the workers (running jobs checkpoint) and exits with status 75; running the
+    demo again trains only what is left.
+    """
     from regseg.cli._demo_run import DemoOptions, run_demo
 
     summary = run_demo(DemoOptions(out=out, workers=workers, train_images=train_images,
@@ -36,7 +41,7 @@ def demo_cmd(
         raise typer.Exit(0 if summary["failed"] == 0 else 1)
     print()
     print(f"Runs: {summary['succeeded']} succeeded, {summary['failed']} failed "
-          f"({summary['new']} trained now, {summary['known']} already known) in "
+          f"({summary['trained_now']} trained now, {summary['already_done']} already done) in "
           f"{summary['seconds']:.0f} s")
     print(f"Report: {summary['report']}")
     print(f"Plots:  {', '.join(summary['plots'])}")
