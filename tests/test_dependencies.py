@@ -84,5 +84,6 @@ def test_torch_floor_covers_the_apis_the_code_calls():
 
 def test_licence_is_an_spdx_expression():
     assert PYPROJECT["project"]["license"] == "MIT"
-    setuptools_floor = re.search(r"setuptools>=([\d.]+)", " ".join(PYPROJECT["build-system"]["requires"]))
+    requires = " ".join(PYPROJECT["build-system"]["requires"])
+    setuptools_floor = re.search(r"setuptools>=([\d.]+)", requires)
     assert setuptools_floor and tuple(int(p) for p in setuptools_floor.group(1).split(".")) >= (77,)

@@ -54,22 +54,28 @@ def eval_command(
                                         help="Dataset directory (default: the checkpoint's)."),
     split: Optional[str] = typer.Option(None, "--split", help="Split (default: the checkpoint's "
                                         "val_split, else val)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="cityscapes | camvid | "
-                                          "synthetic (default: the checkpoint's, else cityscapes)."),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", help="cityscapes | camvid | synthetic (default: the checkpoint's, "
+        "else cityscapes)."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Default: the "
                                               "checkpoint's, else the dataset's class count."),
     val_size: Optional[int] = typer.Option(
         None, "--val-size", help="Short side images and labels are resized to (default: the "
         "checkpoint's val_input_size / val_label_size, else 1024)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
-    max_eval: int = typer.Option(100000, "--max-eval", help="Evaluate at most this many images."),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="Other TrainConfig fields: key=value."),
+    max_eval: int = typer.Option(100000, "--max-eval",
+                                 help="Evaluate at most this many images."),
+    set_: Optional[List[str]] = typer.Option(None, "--set",
+                                             help="Other TrainConfig fields: key=value."),
     db: Optional[str] = typer.Option(None, "--db", help="Queue database of --run JOB (default: "
                                      "$REGSEG_DB or sqlite:///<state>/queue.db)."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow store of "
-                                               "--run (default: $MLFLOW_TRACKING_URI or embedded)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (1 is best on a busy CPU)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar (only on a terminal)."),
+    tracking_uri: Optional[str] = typer.Option(
+        None, "--tracking-uri", help="MLflow store of --run (default: $MLFLOW_TRACKING_URI or "
+        "embedded)."),
+    threads: Optional[int] = typer.Option(None, "--threads",
+                                          help="torch CPU threads (1 is best on a busy CPU)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress",
+                                  help="Progress bar (only on a terminal)."),
     fmt: str = typer.Option("table", "--format", help="table | json", callback=check_format),
 ) -> None:
     """Evaluate weights on a split: per-class IoU, mIoU and mIoU^R (percent).

@@ -53,7 +53,8 @@ def test_set_values_keep_their_yaml_type(items: list[str], field: str, got: str)
 
 
 def test_numbers_json_and_yaml_write_still_load():
-    cfg = TrainConfig(**parse_set(["lr=1e-3", "weight_decay=5E-4", "epochs=6", "lr_scheduler=cosine"]))
+    items = ["lr=1e-3", "weight_decay=5E-4", "epochs=6", "lr_scheduler=cosine"]
+    cfg = TrainConfig(**parse_set(items))
     assert (cfg.lr, cfg.weight_decay, cfg.epochs) == (0.001, 0.0005, 6)
     assert TrainConfig(lr=1).lr == 1.0 and isinstance(TrainConfig(lr=1).lr, float)
 
