@@ -52,13 +52,21 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[KeyPath, int]]:
     if "\x00" in text:
         raise SpecError(f"{path}: expected YAML text, got a binary file (NUL byte at character "
                         f"{text.index(chr(0))})")
-    loader = _LineLoader(text)
+    try:
+        loader = _LineLoader(text)  # the reader checks the first chunk's characters here
+    except yaml.reader.ReaderError as exc:
+        raise SpecError(_unreadable(path, exc)) from None
     try:
         node = loader.get_single_node()
         if node is None:
             return None, {}
         _check_duplicate_keys(path, node, ())
         data = loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:  # a later chunk's characters
+        raise SpecError(_unreadable(path, exc)) from None
+    except RecursionError:  # the composer recurses once per nesting level
+        raise SpecError(f"{path}: invalid YAML: expected a spec, got lists or mappings nested "
+                        f"deeper than the loader can follow") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f", line {mark.line + 1}" if mark is not None else ""
@@ -70,6 +78,12 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[KeyPath, int]]:
     lines: dict[KeyPath, int] = {}
     _walk(node, (), lines)
     return data, lines
+
+
+def _unreadable(path: Path, exc: yaml.reader.ReaderError) -> str:
+    """One line for a character YAML does not accept (its own message spans two lines)."""
+    return (f"{path}: invalid YAML: expected printable characters, got #x{exc.character:04x} "
+            f"at character {exc.position}")
 
 
 def _check_duplicate_keys(path: Path, node: yaml.Node, at: KeyPath,
