@@ -42,7 +42,7 @@ def read_state_dict(source: str | PathLike | Mapping[str, Any]) -> dict[str, tor
                 from exc
         except Exception as exc:  # noqa: BLE001 - unpickling refused / corrupt file
             raise CheckpointError(f"checkpoint {str(source)!r}: not a weights-only torch file "
-                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") \
+                                  f"({type(exc).__name__}: {_first_line(exc)})") \
                 from exc
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
@@ -51,6 +51,12 @@ def read_state_dict(source: str | PathLike | Mapping[str, Any]) -> dict[str, tor
             f"checkpoint {source if not isinstance(source, Mapping) else '<mapping>'}: expected a "
             f"state dict or {{'model': state_dict}}, got {type(obj).__name__}")
     return dict(obj)
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of the error's message, at most 200 characters ('' for an empty one, as
+    EOFError from an empty file has)."""
+    return (str(exc).splitlines() or [""])[0][:200]
 
 
 def _fmt(keys: list[str]) -> str:
