@@ -77,8 +77,8 @@ def claims_per_second(url: str, project: Path, n_jobs: int, n_workers: int) -> f
 
 def expand_and_submit(url: str, project: Path) -> tuple[float, float, int]:
     from orchestrator import queue
-    from orchestrator.specs import expand, load_spec
     from orchestrator.queue.store import open_store
+    from orchestrator.specs import expand, load_spec
 
     lrs = [f"{0.0001 * (i + 1):.6f}" for i in range(100)]
     path = _spec(project, f"big_{uuid.uuid4().hex[:6]}", {"lr": lrs, "batch_size": list(range(1, 101))})

@@ -32,8 +32,15 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from regseg.data.labels import REDUCED_EXCLUDE
 from regseg.errors import ConfigError

@@ -27,7 +27,6 @@ a failure while writing one file deletes the runs already written for that file.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 import time

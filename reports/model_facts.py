@@ -35,8 +35,7 @@ def computed_facts(model_name: str) -> dict[str, Any]:
     """
     facts: dict[str, Any] = {k: None for k in (*FACT_PARAMS, "dilation_rates")}
     try:
-        from regseg.models import build_model, list_models
-        from regseg.models import complexity
+        from regseg.models import build_model, complexity, list_models
     except Exception:  # noqa: BLE001 - zoo absent or broken: the report still renders
         return facts
     if model_name not in (_safe(list_models) or ()):

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from reports.errors import ReportError
 from reports.matrix import matrix_cells
 from reports.mlflow_source import member_groups
-from reports.shapes import KEYS, SOURCES, TableShape, shape_for, SHAPES
+from reports.shapes import KEYS, SHAPES, SOURCES, TableShape, shape_for
 from reports.statistics import Comparison, compare_to_baseline, family_note, t_interval
 from reports.stats import DASH, Summary, fmt_delta, fmt_float, fmt_p
 
@@ -194,7 +194,7 @@ def _matrix_table(group, shape, runs, metric, stat) -> list[Table]:
     cells = [[rk] + [by_cell[(rk, ck)].main.cell() if (rk, ck) in by_cell else DASH
                      for ck in col_keys] for rk in row_keys]
     matrix = Table(group, f"{shape.title}: {label} ({stat} epoch)",
-                   [f"resize \\ crop"] + col_keys, cells)
+                   ["resize \\ crop"] + col_keys, cells)
     detail_shape = TableShape(**{**shape.__dict__, "columns": (("resize", "resize"), ("crop", "crop"))})
     detail = _rows_table(group, detail_shape, rows, metric, stat, title=f"{shape.title}: details")
     return [matrix, detail]
@@ -210,7 +210,7 @@ def _per_run_table(group, shape, runs, metric, stat) -> list[Table]:
     cells = [[f"run {i + 1}"] + [fmt_float(r.values[i]) if i < len(r.values) else DASH for r in rows]
              for i in range(depth)]
     cells += [
-        [f"mean ± std (n)"] + [r.main.cell() for r in rows],
+        ["mean ± std (n)"] + [r.main.cell() for r in rows],
         [f"{label} last epoch (mean)"] + [fmt_float(r.last.mean) for r in rows],
         [_delta_header(rows)] + ["baseline" if r.is_baseline else fmt_delta(r.delta) for r in rows],
         ["p (Welch)"] + [fmt_p(r.p) for r in rows],

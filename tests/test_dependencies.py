@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+
 try:
     import tomllib
 except ImportError:  # Python 3.10

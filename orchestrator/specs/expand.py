@@ -14,6 +14,7 @@ from orchestrator.specs.loading import PATH_FIELD_SUFFIXES, Spec, confine
 from orchestrator.specs.source import KeyPath
 from orchestrator.specs.validation import MODEL_PARTS, Where, describe, suggest
 
+
 @dataclass(frozen=True)
 class Run:
     """One fully resolved training run of a spec."""

@@ -7,8 +7,15 @@ through), ``artifacts`` (files written for upload), ``store`` (where MLflow data
 """
 
 from orchestrator.tracking.callback import MlflowCallback
-from orchestrator.tracking.runs import (JobInfo, Tracker, config_label, experiment_name,
-                                        flatten_config, flush_buffer, git_commit)
+from orchestrator.tracking.runs import (
+                                        JobInfo,
+                                        Tracker,
+                                        config_label,
+                                        experiment_name,
+                                        flatten_config,
+                                        flush_buffer,
+                                        git_commit,
+)
 
 __all__ = ["JobInfo", "MlflowCallback", "Tracker", "config_label", "experiment_name",
            "flatten_config", "flush_buffer", "git_commit"]

@@ -102,6 +102,7 @@ def model_complexity(model, model_name: str | None) -> dict[str, str]:
     trains exactly like an untracked one).
     """
     import torch
+
     from regseg.models import complexity
 
     out = {"model_params": str(complexity.count_params(model))}

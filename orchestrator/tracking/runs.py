@@ -29,7 +29,10 @@ from orchestrator.tracking import arms, notes
 from orchestrator.tracking import tags as T
 from orchestrator.tracking.buffer import PERMANENT_ERRORS, error_code
 from orchestrator.tracking.store import (
-    default_artifact_root, is_remote, make_client, resolve_tracking_uri,
+    default_artifact_root,
+    is_remote,
+    make_client,
+    resolve_tracking_uri,
 )
 from regseg.config import flatten_params
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from orchestrator.errors import TrackingError
 from orchestrator.tracking.store import MLFLOW_ENV_DEFAULTS, ensure_local_store
 
-
 # The server's GenAI job runner (an extra huey process) is not needed to track and browse runs;
 # leaving it off saves a process and start-up time.
 SERVER_ENV_DEFAULTS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

@@ -106,8 +106,8 @@ def _dataset(out: Path, opts: DemoOptions) -> Path:
 
 def _submit(spec_path: Path, out: Path, data_dir: Path):
     from orchestrator import queue
-    from orchestrator.specs import expand, load_spec
     from orchestrator.queue.store import open_store
+    from orchestrator.specs import expand, load_spec
 
     spec = load_spec(spec_path, project_dir=out,
                      overrides={"dataset_dir": str(data_dir.relative_to(out))})

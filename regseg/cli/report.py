@@ -18,7 +18,11 @@ _URI_HELP = ("MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
 
 
 def _tracking_uri(uri: str | None) -> str:
-    from orchestrator.tracking.store import configure_mlflow_env, ensure_local_store, resolve_tracking_uri
+    from orchestrator.tracking.store import (
+        configure_mlflow_env,
+        ensure_local_store,
+        resolve_tracking_uri,
+    )
 
     configure_mlflow_env()
     resolved = resolve_tracking_uri(uri)

@@ -34,8 +34,14 @@ def track(iterable: Iterable[T], *, total: int | None, desc: str, enabled: bool,
 def _bar(iterable: Iterable[T], *, total: int | None, desc: str, transient: bool,
          unit: str) -> Iterator[T]:
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn(unit), TimeElapsedColumn(), TimeRemainingColumn())

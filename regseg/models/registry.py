@@ -19,8 +19,13 @@ from regseg.models.blocks import ConvBnAct
 from regseg.models.bodies import BODIES, STEM_CHANNELS, Body
 from regseg.models.competitors import BiseNetDecoder, SFNetDecoder
 from regseg.models.ddrnet import DDRNETS, DualResNet
-from regseg.models.decoders import (LRASPP, ThreeScaleDecoder, ThreeScaleSpec, TwoScaleDecoder,
-                                    TwoScaleSpec)
+from regseg.models.decoders import (
+    LRASPP,
+    ThreeScaleDecoder,
+    ThreeScaleSpec,
+    TwoScaleDecoder,
+    TwoScaleSpec,
+)
 
 DecoderFactory = Callable[[int, dict[str, int]], nn.Module]
 

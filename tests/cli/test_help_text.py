@@ -9,6 +9,7 @@ import pytest
 import typer
 
 from regseg.cli import app, main
+
 from tests.cli.test_exit_codes import COMMANDS
 
 

@@ -10,8 +10,19 @@ import torch
 from PIL import Image
 
 from regseg.config import TrainConfig
-from regseg.data import CAMVID_CLASSES, CITYSCAPES_CLASSES, build_loaders, class_names, list_datasets
-from regseg.data.datasets import find_camvid, find_cityscapes, read_camvid_label, read_cityscapes_label
+from regseg.data import (
+    CAMVID_CLASSES,
+    CITYSCAPES_CLASSES,
+    build_loaders,
+    class_names,
+    list_datasets,
+)
+from regseg.data.datasets import (
+    find_camvid,
+    find_cityscapes,
+    read_camvid_label,
+    read_cityscapes_label,
+)
 from regseg.data.labels import CAMVID_COLOR_TO_CLASS
 from regseg.errors import DatasetError
 

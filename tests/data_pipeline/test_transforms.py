@@ -10,7 +10,13 @@ import torch
 from PIL import Image
 
 from regseg.data.augment import RANDAUG_OPS_FULL, apply_op, list_aug_modes
-from regseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, PAD_FILL, TrainTransform, ValTransform
+from regseg.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PAD_FILL,
+    TrainTransform,
+    ValTransform,
+)
 
 # A colour per class, far apart, so a pixel's colour tells its label after any geometry.
 PALETTE = np.array([[(37 * c) % 256, (91 * c + 40) % 256, (151 * c + 80) % 256] for c in range(20)], dtype=np.uint8)

@@ -19,6 +19,7 @@ import pytest
 import typer
 
 from regseg.cli import app
+
 from tests.e2e.readme_commands import readme_commands
 
 ROOT = Path(__file__).resolve().parents[2]

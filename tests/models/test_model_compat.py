@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _zoo_helpers import COMPAT, parse_keys
 
 from regseg.errors import CheckpointError, WeightsMismatchError
 from regseg.models import build_model, load_pretrained_backbone, load_weights, read_state_dict
-
-from _zoo_helpers import COMPAT, parse_keys
 
 KEY_LISTINGS = sorted(p.name[: -len(".keys.txt")] for p in (COMPAT / "keys").glob("*.keys.txt"))
 

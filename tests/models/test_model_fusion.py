@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _zoo_helpers import COMPAT
 from torch import nn
 
 from regseg.models import build_model, load_weights
 from regseg.models.fusion import fuse_conv_bn
-
-from _zoo_helpers import COMPAT
 
 
 def _randomise_bn(model: nn.Module) -> None:

@@ -6,8 +6,16 @@ import pytest
 import torch
 
 from regseg.errors import ConfigError, UnknownNameError
-from regseg.models import (BODIES, build_model, describe, list_bodies, list_competitors,
-                           list_decoders, list_models, split_name)
+from regseg.models import (
+    BODIES,
+    build_model,
+    describe,
+    list_bodies,
+    list_competitors,
+    list_decoders,
+    list_models,
+    split_name,
+)
 
 PAPER_BODIES = ["exp30", "exp43", "exp46", "exp47", "exp48", "exp49", "exp50", "exp51", "exp52",
                 "exp53", "regnety600mf"]

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _search_helpers import start_workers, stop_workers, stream_job_command
 
 from orchestrator import queue
 from orchestrator.queue.arms import looks
 from orchestrator.queue.store import open_store
 from orchestrator.sequential import STOP, alpha_for_look, decide, simulate_arm, spending
 from orchestrator.specs import expand, load_spec
-
-from _search_helpers import start_workers, stop_workers, stream_job_command
 
 N_NULL_ARMS = 3000
 

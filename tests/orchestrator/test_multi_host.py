@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from _orch_helpers import lr_spec, quick_job_env, worker_argv
 from orchestrator import queue
 from orchestrator.queue.store import open_store
+
+from _orch_helpers import lr_spec, quick_job_env, worker_argv
 
 EPOCHS = 4
 SPEC = """name: hosts

@@ -13,12 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select as sql_select
+from sqlalchemy import func
+from sqlalchemy import select as sql_select
 
-from _orch_helpers import lr_spec
 from orchestrator import queue
 from orchestrator.queue.schema import Sweep
 from orchestrator.queue.store import open_store
+
+from _orch_helpers import lr_spec
 
 
 def _regseg(*args: str, cwd: Path) -> subprocess.CompletedProcess:

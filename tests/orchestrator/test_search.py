@@ -14,8 +14,8 @@ import pytest
 
 from orchestrator import queue
 from orchestrator.errors import SpecError
-from orchestrator.search import Search, parse_param
 from orchestrator.queue.store import open_store
+from orchestrator.search import Search, parse_param
 
 ROOT = Path(__file__).resolve().parents[2]
 

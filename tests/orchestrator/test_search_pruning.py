@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from _search_helpers import start_workers, stop_workers, stream_job_command
 
 from orchestrator import queue
 from orchestrator.queue.store import open_store
-from _search_helpers import start_workers, stop_workers, stream_job_command
 
 SPEC = """\
 name: bowl

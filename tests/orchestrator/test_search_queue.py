@@ -11,8 +11,13 @@ import pytest
 
 from orchestrator import queue
 from orchestrator.errors import SpecError
-from orchestrator.queue.pruning import (epoch_metrics, prune, prune_requested, report_epoch,
-                                        request_prune)
+from orchestrator.queue.pruning import (
+    epoch_metrics,
+    prune,
+    prune_requested,
+    report_epoch,
+    request_prune,
+)
 from orchestrator.queue.store import open_store
 from orchestrator.specs import expand, load_spec
 from orchestrator.workers.outcomes import EXIT_PRUNED, Outcome, classify

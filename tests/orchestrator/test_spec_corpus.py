@@ -12,8 +12,9 @@ import yaml
 
 from orchestrator import queue
 from orchestrator.errors import SpecError
-from orchestrator.specs import expand, load_and_expand, load_spec
 from orchestrator.queue.store import open_store
+from orchestrator.specs import expand, load_and_expand, load_spec
+
 from _orch_helpers import lr_spec
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad_specs"

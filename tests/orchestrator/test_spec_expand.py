@@ -12,6 +12,7 @@ import pytest
 from orchestrator.errors import SpecError
 from orchestrator.specs import expand, load_spec
 from regseg.config import TrainConfig
+
 from _orch_helpers import write_spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator import queue
-from orchestrator.specs import expand, load_spec
 from orchestrator.queue.store import open_store
+from orchestrator.specs import expand, load_spec
+
 from _orch_helpers import lr_spec, quick_job_env, worker_argv
 
 pytestmark = pytest.mark.timeout(180)

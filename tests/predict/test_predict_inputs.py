@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from regseg.predict.inputs import cityscapes_core, discover_images, find_label
 from regseg.predict import InputImageError
+from regseg.predict.inputs import cityscapes_core, discover_images, find_label
 
 
 def _png(path, size=(8, 12)):

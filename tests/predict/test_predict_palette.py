@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from cityscapesscripts.helpers.labels import trainId2label
 
-from regseg.predict.palette import (ERROR_COLOR, ERROR_IGNORE_COLOR, blend, colorize, error_map,
-                                    palette_for)
+from regseg.predict.palette import (
+    ERROR_COLOR,
+    ERROR_IGNORE_COLOR,
+    blend,
+    colorize,
+    error_map,
+    palette_for,
+)
 
 
 def test_cityscapes_palette_is_the_label_tables_colours():

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import STORM_EPOCHS
 from storm import Storm, storm_env, submit_sweep, sweep_done, verify
 

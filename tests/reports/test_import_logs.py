@@ -10,6 +10,7 @@ import pytest
 
 from reports.errors import LogFormatError
 from reports.import_logs import DIRECTORY_GROUPS, import_logs, resolve_group
+
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_logs"
 EXP43 = LEGACY / "cityscapes_exp43_decoder14_500_epochs_fair_log.txt"
 DDRNET = LEGACY / "cityscapes_ddrnet23_1000_epochs_log.txt"

@@ -7,8 +7,17 @@ import math
 
 import pytest
 
-from reports.statistics import (MAX_SEEDS, Comparison, compare_to_baseline, hedges_g, holm,
-                                pooled_std, seeds_needed, t_interval, welch_p)
+from reports.statistics import (
+    MAX_SEEDS,
+    Comparison,
+    compare_to_baseline,
+    hedges_g,
+    holm,
+    pooled_std,
+    seeds_needed,
+    t_interval,
+    welch_p,
+)
 
 REGSEG = [77.76, 78.85, 78.07]  # exp48_decoder26, 1000 epochs (REGSEG_FACTS.md)
 DDRNET = [77.84, 78.07, 77.53]  # ddrnet23: best mIoU of the three runs in the shipped log

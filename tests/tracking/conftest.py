@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,8 +72,9 @@ def tracker(sqlite_store):
 def mlflow_server(tmp_path_factory):
     """A real `mlflow server` on 127.0.0.1 at a free port, started through `regseg ui`
     (restartable on the same port and store)."""
-    from _tracking_helpers import UiServer
     from orchestrator.tracking.server import free_port
+
+    from _tracking_helpers import UiServer
 
     root = tmp_path_factory.mktemp("mlflow_server")
     server = UiServer(tracking_uri=f"sqlite:///{root / 'server.db'}", home=root / "home",

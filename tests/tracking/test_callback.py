@@ -8,12 +8,12 @@ import json
 import time
 
 import numpy as np
-import pytest
 import torch
 
-from _tracking_helpers import artifact_paths, epoch_metrics, history, unreachable_uri
 from orchestrator.tracking import MlflowCallback, flush_buffer
 from orchestrator.tracking.buffer import BUFFER_NAME, REJECTED_NAME, RunSink
+
+from _tracking_helpers import artifact_paths, epoch_metrics, history, unreachable_uri
 
 EVALUATED = (0, 2, 5)
 

@@ -11,9 +11,10 @@ import urllib.request
 import numpy as np
 import pytest
 
-from _tracking_helpers import artifact_paths, epoch_metrics, history
 from orchestrator.tracking import MlflowCallback, Tracker
 from orchestrator.tracking.buffer import BUFFER_NAME
+
+from _tracking_helpers import artifact_paths, epoch_metrics, history
 
 pytestmark = pytest.mark.slow
 EVALUATED = {0, 4, 9}

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from regseg.metrics import (ConfusionMatrix, iou_per_class, mean_iou, miou_reduced, pixel_accuracy,
-                            summarize)
+from regseg.metrics import (
+    ConfusionMatrix,
+    iou_per_class,
+    mean_iou,
+    miou_reduced,
+    pixel_accuracy,
+    summarize,
+)
 
 
 def _matrix(target, pred, n):
@@ -62,8 +68,8 @@ def test_summarize_uses_contract_names_and_default_reduced_classes():
 
 
 def _write_cityscapes_pair(root, pred_dir, index, train_gt, train_pred):
-    from PIL import Image
     from cityscapesscripts.helpers.labels import trainId2label
+    from PIL import Image
 
     def to_label_ids(a):
         out = np.zeros(a.shape, dtype=np.uint8)  # 0 = "unlabeled", ignored in evaluation
