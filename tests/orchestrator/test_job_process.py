@@ -53,6 +53,8 @@ def test_worker_sigterm_checkpoints_real_training_and_resumes(synthetic_dataset:
     deadline = time.monotonic() + 300
     while not (metrics.exists() and metrics.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert metrics.exists() and metrics.read_text().strip(), \
+        "no epoch finished in 300 s:\n" + (tmp_path / "worker.log").read_text()[-2000:]
     w.send_signal(signal.SIGTERM)
     assert w.wait(timeout=200) == 0
     row = queue.jobs(open_store(db))[0]

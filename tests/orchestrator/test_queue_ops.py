@@ -88,7 +88,7 @@ def test_submission_of_several_specs_is_one_transaction(db_url: str, project: Pa
             def canonical_json():
                 raise RuntimeError("boom")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^boom$"):
         queue.submit(store, [good, (good[0], [Broken()])])
     assert queue.jobs(store) == []
     with store.session_scope() as s:

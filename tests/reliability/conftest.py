@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tests.orchestrator.conftest import db_url, pg_url, project  # noqa: E402,F401 - fixtures
 
-STORM_EPOCHS = 3
+STORM_EPOCHS = 2
 
 
 @pytest.fixture(scope="module")

@@ -146,7 +146,7 @@ class Storm:
     env: dict
     n_workers: int = 2
     lease_seconds: float = 4.0
-    interval: tuple[float, float] = (1.5, 3.0)
+    interval: tuple[float, float] = (1.0, 2.5)
     seed: int = 0
     workers: list = field(default_factory=list)
     kills: list = field(default_factory=list)  # (seconds since start, "worker" | "job", pid)

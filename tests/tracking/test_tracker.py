@@ -45,9 +45,9 @@ def test_ensure_run_creates_experiment_run_tags_params(tracker, make_job, train_
         "regseg.config_label": "model_name=exp48_decoder26",
         "regseg.arm_key": arm_key(job.group, "model_name=exp48_decoder26"),
     }
-    commit = git_commit()
-    if commit:
-        expected_tags["regseg.git_commit"] = commit
+    commit = git_commit()  # the tests run from a git checkout: the tag must be there
+    assert commit and len(commit) == 40, commit
+    expected_tags["regseg.git_commit"] = commit
     ours = {k: v for k, v in run.data.tags.items() if k.startswith("regseg.")}
     assert ours == expected_tags
     assert run.info.run_name == "exp48_decoder26 · s3"

@@ -249,7 +249,8 @@ def test_finetuning_reinitialises_only_the_classifier(cli_run, tiny_config, tmp_
 
     best = cli_run[0] / "checkpoints" / "best.pt"
     cfg = tiny_config.with_overrides(pretrained_path=str(best), num_classes=20, change_num_classes=True)
-    with pytest.raises(TrainingInterrupted):  # stop before epoch 0: last.pt = the starting weights
+    # stop before epoch 0: last.pt = the starting weights
+    with pytest.raises(TrainingInterrupted, match="stopped during epoch 0; last.pt holds epoch -1"):
         train(cfg, out_dir=tmp_path, stop=StopAfter(1), progress=False)
     start = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["model"]
     source = torch.load(best, weights_only=True)["model"]

@@ -119,7 +119,7 @@ def test_evaluate_stops_on_request():
         def is_set(self):
             return True
 
-    with pytest.raises(TrainingInterrupted):
+    with pytest.raises(TrainingInterrupted, match="stop requested during evaluation"):
         evaluate(OneHotModel(), [_batch([[0]], [[0]])], num_classes=3, device="cpu", stop=Set(),
                  progress=False)
 
