@@ -120,9 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with stop_on_signals() as stop:
-        status, summary, error = run_to_exit(args.config, args.out, stop=stop, threads=args.threads,
-                                             progress=False if args.no_progress else None)
+    # Handlers stay until the process exits: restored defaults would let a second SIGTERM that
+    # arrives after the stop (worker and scheduler both sending) kill it instead of exiting 75.
+    stop = install_stop_handlers()
+    status, summary, error = run_to_exit(args.config, args.out, stop=stop, threads=args.threads,
+                                         progress=False if args.no_progress else None)
     if status != EXIT_OK:
         print(error if status == EXIT_INTERRUPTED else f"error: {error}", file=sys.stderr)
         return status

@@ -27,6 +27,14 @@ def test_stop_on_signals_sets_the_event_and_restores_handlers():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def _epoch_of(path) -> int:
+    """The epoch a checkpoint holds; -1 when it does not exist (yet) or is being replaced."""
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    except Exception:
+        return -1
+
+
 @pytest.mark.slow
 def test_sigterm_exits_75_with_a_loadable_last_checkpoint(tiny_config, tmp_path):
     config = tmp_path / "cfg.yaml"
@@ -39,9 +47,10 @@ def test_sigterm_exits_75_with_a_loadable_last_checkpoint(tiny_config, tmp_path)
     try:
         last = out / "checkpoints" / "last.pt"
         deadline = time.time() + 240
-        while not last.exists() and proc.poll() is None and time.time() < deadline:
+        # the engine writes last.pt of epoch -1 (the starting weights) first: wait for epoch 0
+        while _epoch_of(last) < 0 and proc.poll() is None and time.time() < deadline:
             time.sleep(0.2)
-        assert last.exists(), proc.communicate(timeout=5)
+        assert _epoch_of(last) >= 0, proc.communicate(timeout=5)
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)  # a second sender of the same stop (worker + terminal)
