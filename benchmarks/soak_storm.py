@@ -22,8 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "reliability")]
 
-from storm import (Storm, storm_env, submit_sweep, sweep_done,  # noqa: E402
-                   train_reference, verify)
+from storm import Storm, storm_env, submit_sweep, sweep_done, train_reference, verify  # noqa: E402
 
 
 def _pg_database(admin_url: str) -> str:
@@ -59,9 +58,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--pg-url", default=os.environ.get("REGSEG_TEST_PG_URL"))
     args = parser.parse_args()
+    from storm import SPEC, data_roots
+
     from orchestrator.specs import expand, load_spec
     from regseg.data.synthetic import make_synthetic
-    from storm import SPEC, data_roots
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -17,8 +17,9 @@ STORM_EPOCHS = 2
 @pytest.fixture(scope="module")
 def storm_reference(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
     """(run_hash -> uninterrupted run directory, environment) for the storm's sweep."""
-    from orchestrator.specs import expand, load_spec
     from storm import SPEC, storm_env, train_reference
+
+    from orchestrator.specs import expand, load_spec
 
     root = tmp_path_factory.mktemp("storm_reference")
     path = root / "experiments" / "storm.yaml"
