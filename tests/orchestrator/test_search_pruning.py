@@ -47,6 +47,16 @@ def _study(storage: str):
     return optuna.load_study(study_name="bowl", storage=storage)
 
 
+def _finished_trials(storage: str) -> list:
+    """Trials the driver has told so far; none while the driver is still creating the study
+    (its storage file can exist a moment before the study row does)."""
+    try:
+        study = _study(storage)
+    except KeyError:
+        return []
+    return [t for t in study.get_trials() if t.state.is_finished()]
+
+
 @pytest.mark.slow
 def test_six_trials_two_workers_pruned_resumed_and_reported(project: Path, db_url: str,
                                                             tmp_path: Path):
@@ -59,10 +69,8 @@ def test_six_trials_two_workers_pruned_resumed_and_reported(project: Path, db_ur
         deadline = time.monotonic() + 120
         # Kill the driver once two trials are told, mid-study.
         while time.monotonic() < deadline:
-            if os.path.exists(tmp_path / "optuna.db"):
-                finished = [t for t in _study(storage).get_trials() if t.state.is_finished()]
-                if len(finished) >= 2:
-                    break
+            if os.path.exists(tmp_path / "optuna.db") and len(_finished_trials(storage)) >= 2:
+                break
             time.sleep(0.2)
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
