@@ -1,1 +1,2 @@
-"""reports: tables (AblationStudies.md) and plots regenerated from MLflow alone; import of the reference logs."""
+"""reports: tables (AblationStudies.md) and plots regenerated from MLflow alone; import of the
+reference logs."""

@@ -86,7 +86,8 @@ def render_curves(df, histories: Mapping[str, Mapping[str, History]], out_dir: s
     for group in groups:
         ids = [r for ids in _configurations(records, group).values() for r in ids]
         reduced = histories.get("mIoU_reduced", {})
-        key, label = ("mIoU_reduced", "mIoU^R") if any(reduced.get(r) for r in ids) else ("mIoU", "mIoU")
+        key, label = (("mIoU_reduced", "mIoU^R") if any(reduced.get(r) for r in ids)
+                      else ("mIoU", "mIoU"))
         fig = curves_figure(group, records, histories.get(key, {}), label)
         paths.append(save_png(fig, out / file_name(group)))
     return paths

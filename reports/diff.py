@@ -107,9 +107,10 @@ def diff_runs(a: Resolved, b: Resolved) -> dict[str, Any]:
             va, vb = ma.get(key), mb.get(key)
             metrics.append({"name": key, "a": va, "b": vb,
                             "b_minus_a": None if va is None or vb is None else vb - va})
-    side = lambda r: {"ref": r.ref, "resolved_as": r.how, "run_id": r.run_id,
-                      "experiment_id": r.run.info.experiment_id,
-                      "run_name": r.run.data.tags.get("mlflow.runName")}
+    def side(r):
+        return {"ref": r.ref, "resolved_as": r.how, "run_id": r.run_id,
+                "experiment_id": r.run.info.experiment_id,
+                "run_name": r.run.data.tags.get("mlflow.runName")}
     return {"a": side(a), "b": side(b), "params": _differing(pa, pb, set(pa) | set(pb)),
             "provenance": _differing(ta, tb, provenance_keys(ta, tb)), "metrics": metrics}
 

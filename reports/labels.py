@@ -1,10 +1,10 @@
 """Deterministic, non-overlapping point labels for matplotlib axes.
 
 Greedy placement in the order given: each label tries offsets on rings of growing radius around
-its point (right, upper right, up, ... in 16 directions at 6, 14, 26, ... points) and takes the first whose text
-box, padded, overlaps no placed label, no point marker and no reserved box, and stays inside
-the axes. A label placed away from its point gets a thin leader line. The result depends only on
-the figure's geometry, so the same points give the same picture.
+its point (right, upper right, up, ... in 16 directions at 6, 14, 26, ... points) and takes the
+first whose text box, padded, overlaps no placed label, no point marker and no reserved box, and
+stays inside the axes. A label placed away from its point gets a thin leader line. The result
+depends only on the figure's geometry, so the same points give the same picture.
 
 The axes' limits and size must be final before placing (offsets are in points from the data
 anchor): set the limits, lay the figure out, then place.

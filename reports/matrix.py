@@ -46,7 +46,8 @@ def matrix_cells(runs: Sequence[Mapping[str, Any]], column: str
     cells: dict[tuple[str, str], list[Any]] = {}
     for run in runs:
         point = axes_of(run)
-        cells.setdefault((point.get(first, DASH), point.get(second, DASH)), []).append(run.get(column))
+        cells.setdefault((point.get(first, DASH), point.get(second, DASH)),
+                         []).append(run.get(column))
     row_keys = sorted({a for a, _ in cells})
     col_keys = sorted({b for _, b in cells})
     rows = [[a] + [Summary.of(cells[(a, b)]).cell() if (a, b) in cells else DASH for b in col_keys]

@@ -106,7 +106,8 @@ def _experiments(client, names: list[str] | None):
         exp = client.get_experiment_by_name(name)
         if exp is None:
             known = sorted(e.name for e in client.search_experiments(max_results=1000))
-            raise ReportError(f"report: unknown experiment {name!r}; known: {', '.join(known) or 'none'}")
+            raise ReportError(f"report: unknown experiment {name!r}; "
+                              f"known: {', '.join(known) or 'none'}")
         out.append(exp)
     return out
 

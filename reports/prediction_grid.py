@@ -25,7 +25,8 @@ def _read(path: str | Path):
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError) as exc:
-        raise ReportError(f"prediction grid: cannot read image {path} ({type(exc).__name__})") from exc
+        raise ReportError(f"prediction grid: cannot read image {path} "
+                          f"({type(exc).__name__})") from exc
 
 
 def grid_size_inches(images: Mapping[str, Sequence[str | Path]], *, cell_width: float = 3.0,
@@ -44,7 +45,8 @@ def prediction_grid(images: Mapping[str, Sequence[str | Path]], out_path: str | 
     for every label) to ``out_path`` (PNG); returns the path. Raises ReportError when there is
     no image or one cannot be read."""
     if not images or not any(images.values()):
-        raise ReportError("prediction grid: expected at least one configuration with images, got none")
+        raise ReportError("prediction grid: expected at least one configuration with images, "
+                          "got none")
     import matplotlib
 
     matplotlib.use("Agg")

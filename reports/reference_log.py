@@ -169,7 +169,8 @@ class _Parser:
         if isinstance(values, list):
             values = [math.nan if v is None else v for v in values]
         if (not isinstance(values, list) or len(values) != n
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           for v in values)):
             raise self.fail(f"IOU: expected a list of {n} numbers, got {m.group(1)[:60]!r}")
         if not all(0.0 <= v <= 100.0 or math.isnan(v) for v in values):
             raise self.fail("IOU: expected percentages in [0, 100]")

@@ -81,7 +81,8 @@ def build_report(*, tracking_uri: str | None = None, experiments: Sequence[str] 
     if plots_dir is not None:
         ids = df["run_id"].tolist()
         reduced = load_histories(ids, "mIoU_reduced", tracking_uri=tracking_uri)
-        plain = load_histories([r for r in ids if not reduced[r]], "mIoU", tracking_uri=tracking_uri)
+        plain = load_histories([r for r in ids if not reduced[r]], "mIoU",
+                               tracking_uri=tracking_uri)
         histories = {"mIoU_reduced": reduced, "mIoU": plain}
     report = report_from_frame(df, metric=metric, stat=stat, plots_dir=plots_dir,
                                literature=literature, histories=histories)

@@ -160,7 +160,8 @@ class Comparison:
         at = f"n={self.n}" if self.n == self.n_baseline else f"n={self.n} vs {self.n_baseline}"
         if self.seeds_needed is None:
             return f"not significant at {at}"
-        more = f"over {MAX_SEEDS}" if self.seeds_needed >= MAX_SEEDS else f"about {self.seeds_needed}"
+        more = (f"over {MAX_SEEDS}" if self.seeds_needed >= MAX_SEEDS
+                else f"about {self.seeds_needed}")
         return f"not significant at {at} ({more} seeds needed)"
 
 

@@ -3,8 +3,9 @@
 Each row of a table aggregates the runs mapped to one key: ``mean ± std (n)`` of the chosen
 statistic (the best-epoch or the last-epoch value of mIoU or mIoU^R, percent), its 95% t
 interval, the mean last-epoch value, and the comparison with the table's baseline row
-(reports.statistics: Welch p, Holm-adjusted over the table, Hedges' g, seeds needed, verdict). Rows are sorted by mean descending, ties by key; runs inside a row
-by (reference run, seed, run id). Every row keeps its MLflow run ids for the appendix.
+(reports.statistics: Welch p, Holm-adjusted over the table, Hedges' g, seeds needed, verdict).
+Rows are sorted by mean descending, ties by key; runs inside a row by (reference run, seed, run
+id). Every row keeps its MLflow run ids for the appendix.
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ def build_rows(runs: list[dict[str, Any]], *, key: Callable, metric: str, stat: 
     for k, members in by_key.items():
         members = sorted(members, key=_run_order)
         values = [m.get(col) for m in members]
-        rows.append(Row(k, members, Summary.of(values), Summary.of([m.get(last_col) for m in members]),
-                        values))
+        rows.append(Row(k, members, Summary.of(values),
+                        Summary.of([m.get(last_col) for m in members]), values))
     rows.sort(key=lambda r: r.key)
     rows.sort(key=lambda r: -r.main.mean if r.main.mean is not None else float("inf"))
     # the shape's baseline (a key or an fnmatch pattern), else the first row in key order, so
@@ -195,7 +196,8 @@ def _matrix_table(group, shape, runs, metric, stat) -> list[Table]:
                      for ck in col_keys] for rk in row_keys]
     matrix = Table(group, f"{shape.title}: {label} ({stat} epoch)",
                    ["resize \\ crop"] + col_keys, cells)
-    detail_shape = TableShape(**{**shape.__dict__, "columns": (("resize", "resize"), ("crop", "crop"))})
+    detail_shape = TableShape(**{**shape.__dict__,
+                                 "columns": (("resize", "resize"), ("crop", "crop"))})
     detail = _rows_table(group, detail_shape, rows, metric, stat, title=f"{shape.title}: details")
     return [matrix, detail]
 
@@ -207,7 +209,8 @@ def _per_run_table(group, shape, runs, metric, stat) -> list[Table]:
     if len(set(names)) < len(names):
         names = [r.key for r in rows]
     depth = max(len(r.runs) for r in rows)
-    cells = [[f"run {i + 1}"] + [fmt_float(r.values[i]) if i < len(r.values) else DASH for r in rows]
+    cells = [[f"run {i + 1}"] + [fmt_float(r.values[i]) if i < len(r.values) else DASH
+                                 for r in rows]
              for i in range(depth)]
     cells += [
         ["mean ± std (n)"] + [r.main.cell() for r in rows],

@@ -126,7 +126,7 @@ def record(store: Store, job_id: int, worker_id: str, **values: Any) -> bool:
     return _cas(store, job_id, worker_id, values) is not None
 
 
-# ----------------------------------------------------------------------------- the job's own reports
+# ---------------------------------------------------------------------------- the job's own reports
 def record_start(store: Store, job_id: int, worker_id: str, *, start_epoch: int | None = None,
                  checkpoint_source: str | None = None) -> bool:
     """Where the running attempt starts: the worker records where the checkpoint came from

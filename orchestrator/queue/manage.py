@@ -125,7 +125,8 @@ def has_pending(store: Store) -> bool:
 def job_states(store: Store, job_ids: Sequence[int]) -> dict[int, str]:
     """{job id: state} for the given ids (unknown ids are absent)."""
     with store.session_scope() as session:
-        return dict(session.execute(select(Job.id, Job.state).where(Job.id.in_(list(job_ids)))).all())
+        stmt = select(Job.id, Job.state).where(Job.id.in_(list(job_ids)))
+        return dict(session.execute(stmt).all())
 
 
 def job_error(store: Store, job_id: int) -> str | None:

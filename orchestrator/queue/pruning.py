@@ -103,7 +103,8 @@ def prune(store: Store, job_id: int, worker_id: str) -> str | None:
 
 def pruned_epoch(store: Store, job_id: int) -> int | None:
     with store.session_scope() as session:
-        return session.execute(select(Job.pruned_epoch).where(Job.id == job_id)).scalar_one_or_none()
+        return session.execute(select(Job.pruned_epoch)
+                               .where(Job.id == job_id)).scalar_one_or_none()
 
 
 __all__ = ["epoch_metrics", "prune", "prune_requested", "pruned_epoch", "report_epoch",

@@ -139,7 +139,8 @@ class Job(Base):
         UniqueConstraint("run_hash", "repetition", name="uq_jobs_run_hash_repetition"),
         Index("ix_jobs_claim", "state", "priority", "id"),
         Index("ix_jobs_sweep", "sweep_id"),
-        CheckConstraint(f"state IN ({', '.join(repr(s) for s in JOB_STATES)})", name="ck_jobs_state"),
+        CheckConstraint(f"state IN ({', '.join(repr(s) for s in JOB_STATES)})",
+                        name="ck_jobs_state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = ("queued", "running", "succeeded", "failed",
+                                                 "cancelled")
 #: Stopped early on purpose by a search's pruner (its Optuna trial is PRUNED).
 PRUNED = "pruned"
 JOB_STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, PRUNED)

@@ -126,9 +126,11 @@ class Search:
         jobs' MLflow runs, tell every trial whose job has ended; return how many were told."""
         from optuna.trial import TrialState
 
-        running = [t for t in self.study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+        running = [t for t in self.study.get_trials(deepcopy=False)
+                   if t.state == TrialState.RUNNING]
         self._adopt_orphans(running)
-        running = [t for t in self.study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+        running = [t for t in self.study.get_trials(deepcopy=False)
+                   if t.state == TrialState.RUNNING]
         job_ids = sorted({t.user_attrs["job_id"] for t in running if "job_id" in t.user_attrs})
         jobs = {j["id"]: j for j in queue.jobs(self.store) if j["id"] in set(job_ids)}
         streams = epoch_metrics(self.store, job_ids, EPOCH_METRIC[self.section.metric])
@@ -138,7 +140,8 @@ class Search:
             if job is None:
                 continue
             handle = self._handle(trial)
-            if job["mlflow_run_id"] and trial.user_attrs.get("mlflow_run_id") != job["mlflow_run_id"]:
+            if (job["mlflow_run_id"]
+                    and trial.user_attrs.get("mlflow_run_id") != job["mlflow_run_id"]):
                 handle.set_user_attr("mlflow_run_id", job["mlflow_run_id"])
             new = self._report(trial, handle, streams.get(job["id"], {}))
             told += self._settle(trial, job, handle, new)

@@ -79,7 +79,8 @@ def _points(spec: Spec, defaults: dict) -> list[tuple[dict, dict]]:
     for prefix, group in spec.zip:
         n = len(next(iter(group.values())))
         rows = [({**p, **{a: vs[j] for a, vs in group.items()}},
-                 {**o, **{a: prefix + (a, j) for a in group}}) for (p, o), j in product(rows, range(n))]
+                 {**o, **{a: prefix + (a, j) for a in group}})
+                for (p, o), j in product(rows, range(n))]
     if not spec.grid and not spec.zip and spec.include:
         rows = []
     _check_unique(spec, rows)

@@ -91,7 +91,8 @@ def load_spec(path: str | os.PathLike, *, project_dir: str | os.PathLike | None 
     spec = replace(spec, content_hash=_content_hash(spec_path, origins, overrides))
     fields = TrainConfig.model_fields
     for key in spec.base:
-        check_config_keys(spec.origins.get(("base", key), spec.origins[()]), ("base",), [key], fields)
+        check_config_keys(spec.origins.get(("base", key), spec.origins[()]), ("base",), [key],
+                          fields)
     check_config_keys(spec.origins.get(("grid",), spec.origins[()]), ("grid",), spec.grid, fields)
     for prefix, group in spec.zip:
         check_config_keys(spec.origins[("zip",)], prefix, group, fields)
@@ -155,8 +156,8 @@ def _load_chain(path: Path, project: Path, stack: tuple) -> tuple[dict, dict]:
     if "extends" in doc:
         parent = confine(project, path.parent / doc["extends"], where, ("extends",))
         if not parent.is_file():
-            raise where.fail(("extends",), f"expected an existing spec file, got {doc['extends']!r} "
-                                           f"({parent} does not exist)")
+            raise where.fail(("extends",), f"expected an existing spec file, got "
+                                           f"{doc['extends']!r} ({parent} does not exist)")
         merged, origins = _load_chain(parent, project, stack + (path,))
         merged.pop("name", None)  # a spec's name is its own, never inherited
     for key, value in doc.items():

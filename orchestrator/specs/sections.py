@@ -247,8 +247,9 @@ def _check_param(where: Where, path: KeyPath, name: str, param: Any) -> None:
     number = _is_int if kind == "int" else _is_number
     for key in ("low", "high"):
         if not number(param.get(key)):
-            raise where.fail(path + (key,), f"expected {'an integer' if kind == 'int' else 'a number'}"
-                                            f", got {describe(param.get(key))}")
+            raise where.fail(path + (key,),
+                             f"expected {'an integer' if kind == 'int' else 'a number'}"
+                             f", got {describe(param.get(key))}")
     if not param["low"] < param["high"]:
         raise where.fail(path + ("high",), f"expected high > low ({param['low']}), got "
                                            f"{param['high']}")

@@ -114,7 +114,8 @@ def _zip(where: Where, path: KeyPath, value: Any) -> None:
         first = next(iter(lengths.values()))
         for axis, n in lengths.items():
             if n != first:
-                raise where.fail(at + (axis,), f"expected axes of equal length, got lengths {lengths}")
+                raise where.fail(at + (axis,),
+                                 f"expected axes of equal length, got lengths {lengths}")
 
 
 def _points(where: Where, path: KeyPath, value: Any) -> None:
@@ -208,11 +209,13 @@ def check_document(where: Where, data: Any) -> dict:
     return data
 
 
-def check_config_keys(where: Where, path: KeyPath, keys: Iterable[str], fields: Iterable[str]) -> None:
+def check_config_keys(where: Where, path: KeyPath, keys: Iterable[str],
+                      fields: Iterable[str]) -> None:
     """Every key must be a TrainConfig field or a model part (body, decoder)."""
     known = set(fields) | set(MODEL_PARTS)
     for key in keys:
         if key not in known:
             raise where.fail(path + (key,), f"unknown TrainConfig field{suggest(key, known)}")
         if key == "seed" and path[:1] != ("base",):
-            raise where.fail(path + (key,), "seed is not a grid axis; use the top-level 'seeds' key")
+            raise where.fail(path + (key,),
+                             "seed is not a grid axis; use the top-level 'seeds' key")

@@ -1,8 +1,9 @@
 """``MlflowCallback``: the engine callback that logs a training job into its MLflow run.
 
-The job process (orchestrator/workers/job.py) adds it when the worker passes ``--run-id``. Every write
-goes through ``RunSink`` (durable buffer ``<out>/mlflow_buffer.jsonl``, ordered, idempotent), so a
-tracking outage never stops training and a resumed attempt never logs an epoch twice.
+The job process (orchestrator/workers/job.py) adds it when the worker passes ``--run-id``. Every
+write goes through ``RunSink`` (durable buffer ``<out>/mlflow_buffer.jsonl``, ordered,
+idempotent), so a tracking outage never stops training and a resumed attempt never logs an epoch
+twice.
 
 What is logged (docs/CONTRACTS.md):
 - train start: params ``model_params``, ``model_gflops`` (paper/fvcore convention, at the paper's
@@ -58,7 +59,8 @@ def _hook(method):
         finally:
             elapsed = time.perf_counter() - started
             self.seconds += elapsed
-            self.hook_seconds[method.__name__] = self.hook_seconds.get(method.__name__, 0.0) + elapsed
+            self.hook_seconds[method.__name__] = (self.hook_seconds.get(method.__name__, 0.0)
+                                                  + elapsed)
     return wrapper
 
 
@@ -126,7 +128,8 @@ class MlflowCallback:
         self.out_dir = Path(out_dir)
         self.log_checkpoints = log_checkpoints
         # On one host (the embedded store) the local last.pt is all a resume needs.
-        self.upload_resume = is_remote(self.tracking_uri) if upload_resume is None else upload_resume
+        self.upload_resume = (is_remote(self.tracking_uri) if upload_resume is None
+                              else upload_resume)
         self._resume_slot = "a"
         self.sink = RunSink(make_client(self.tracking_uri), run_id, self.out_dir / BUFFER_NAME,
                             retry_interval_s=retry_interval_s)
@@ -217,7 +220,8 @@ class MlflowCallback:
         from regseg import provenance
 
         # device 0: a slot's job sees only its own GPU, as device 0 (CUDA_VISIBLE_DEVICES)
-        info = provenance.collect(project_dir=PACKAGE_ROOT, dataset_dir=_cfg_get(cfg, "dataset_dir"),
+        info = provenance.collect(project_dir=PACKAGE_ROOT,
+                                  dataset_dir=_cfg_get(cfg, "dataset_dir"),
                                   cache_dir=state_dir() / "cache", device=0)
         return provenance.provenance_tags(info)
 

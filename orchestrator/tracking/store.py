@@ -1,8 +1,9 @@
 """Where MLflow data lives and how this project talks to it (no network surprises, fast failure).
 
-Resolution of the tracking URI (first that is set wins): the explicit argument, ``$MLFLOW_TRACKING_URI``,
-the embedded default ``sqlite:///<state>/mlflow.db`` with artifacts under ``<state>/mlartifacts``,
-where ``<state>`` is ``orchestrator.paths.state_dir()`` (``$REGSEG_HOME`` or ``./.regseg``).
+Resolution of the tracking URI (first that is set wins): the explicit argument,
+``$MLFLOW_TRACKING_URI``, the embedded default ``sqlite:///<state>/mlflow.db`` with artifacts
+under ``<state>/mlartifacts``, where ``<state>`` is ``orchestrator.paths.state_dir()``
+(``$REGSEG_HOME`` or ``./.regseg``).
 
 ``configure_mlflow_env()`` sets (unless the user already did) short HTTP timeouts and at most one
 retry, so a tracking-server outage costs a training loop about a second per attempt instead of the

@@ -88,7 +88,8 @@ class QueueReporter:
 
         values: dict[str, Any] = {"error": error, "pruned_epoch": pruned_epoch}
         if summary:
-            for key, column in (("best_mIoU", "best_miou"), ("best_mIoU_reduced", "best_miou_reduced")):
+            for key, column in (("best_mIoU", "best_miou"),
+                                ("best_mIoU_reduced", "best_miou_reduced")):
                 value = summary.get(key)
                 if isinstance(value, (int, float)) and not math.isnan(value):
                     values[column] = float(value)
@@ -140,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from regseg.train import install_stop_handlers, run_to_exit
 
     args = _parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = install_stop_handlers()
     die_with_parent(args.worker_pid)
     reporter = _reporter(args)

@@ -1,4 +1,5 @@
-"""Worker slots: one per GPU (``CUDA_VISIBLE_DEVICES`` set to it) or N CPU slots sharing the cores."""
+"""Worker slots: one per GPU (``CUDA_VISIBLE_DEVICES`` set to it) or N CPU slots sharing the
+cores."""
 
 from __future__ import annotations
 

@@ -195,7 +195,8 @@ class Worker:
                                         cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
             except OSError as exc:
                 state = queue.fail(self.store, job.id, worker_id, f"cannot start the job: {exc}")
-                log.error("worker %s: job %d: cannot start (%s) -> %s", worker_id, job.id, exc, state)
+                log.error("worker %s: job %d: cannot start (%s) -> %s", worker_id, job.id, exc,
+                          state)
                 return
             running = _Running(proc=proc, job=job, worker_id=worker_id)
             rc = self._supervise(running)
@@ -237,7 +238,8 @@ class Worker:
                 run_id = self._restart_run(job, run_id, job_dir)
         except Exception as exc:  # a failed attempt, retried like any other
             state = queue.fail(self.store, job.id, worker_id, f"tracking: {exc}"[:1000])
-            log.error("worker %s: job %d: tracking failed (%s) -> %s", worker_id, job.id, exc, state)
+            log.error("worker %s: job %d: tracking failed (%s) -> %s", worker_id, job.id, exc,
+                      state)
             return False
         queue.record(self.store, job.id, worker_id, mlflow_run_id=run_id)
         queue.record_start(self.store, job.id, worker_id, checkpoint_source=source)
@@ -295,7 +297,8 @@ class Worker:
                 running.term_sent = True
             running.kill_at = time.monotonic() + self.options.kill_grace_seconds
 
-    def _record_outcome(self, running: _Running, rc: int, job_dir: Path, run_id: str | None) -> None:
+    def _record_outcome(self, running: _Running, rc: int, job_dir: Path,
+                        run_id: str | None) -> None:
         job, wid = running.job, running.worker_id
         outcome = classify(rc, term_sent=running.term_sent, lost=running.lost)
         if outcome is Outcome.PRUNED:

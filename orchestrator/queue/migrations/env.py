@@ -1,4 +1,5 @@
-"""Alembic environment: always run programmatically by orchestrator.queue.store with a live connection."""
+"""Alembic environment: always run programmatically by orchestrator.queue.store with a live
+connection."""
 
 from __future__ import annotations
 
