@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine (only python3 and make needed):
 #   make demo   - the end-to-end demo on the embedded defaults
-#   make test   - the whole test suite (starts a throwaway PostgreSQL itself)
+#   make test   - lint, then the whole test suite (installs and starts what the tests need itself:
+#                 a throwaway PostgreSQL, a single-node SLURM, pdflatex, headless Chromium)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -14,7 +15,7 @@ $(STAMP): pyproject.toml
 	# torch/torchvision pinned to the releases available offline on these machines; the
 	# project itself only states lower bounds.
 	$(PY) -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1" || $(PY) -m pip install --quiet torch torchvision
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,search]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -23,7 +24,8 @@ demo: $(STAMP)
 	$(VENV)/bin/regseg demo --out demo_out
 
 test: $(STAMP)
-	tools/with-postgres $(PY) -m pytest -q -p no:cacheprovider
+	$(VENV)/bin/ruff check .
+	tools/ensure-pdflatex tools/ensure-chromium tools/with-postgres tools/with-slurm $(PY) -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .regseg demo_out
