@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	# torch/torchvision pinned to the releases available offline on these machines; the
 	# project itself only states lower bounds.
 	$(PY) -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1" || $(PY) -m pip install --quiet torch torchvision
-	$(PY) -m pip install --quiet -e ".[dev,search]"
+	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -57,7 +57,7 @@ def test_every_imported_distribution_is_declared():
         if not dists & declared:
             undeclared[module] = sorted(files)
     # imported only inside the features that need them, with an error naming the package
-    optional = {"submitit", "selenium", "cmaes"}
+    optional = {"submitit", "selenium"}
     assert {m: f for m, f in undeclared.items() if m not in optional} == {}
 
 

@@ -29,11 +29,6 @@ def make_sampler(name: str, *, seed: int | None, space: Sequence[Any]) -> Any:
     if not any(p.type in ("float", "int") for p in space):
         raise SpecError("--sampler cmaes: needs at least one float or int parameter, got only "
                         "categorical ones")
-    try:
-        import cmaes  # noqa: F401
-    except ImportError:
-        raise SpecError("--sampler cmaes: needs the 'cmaes' package (pip install "
-                        "'regseg-lab[search]')") from None
     return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
 
 
