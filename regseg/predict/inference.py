@@ -1,4 +1,6 @@
-"""Batched inference, run the way evaluation runs the model (regseg.engine.evaluate).
+"""Batched inference, run the way evaluation runs the model: on
+:func:`regseg.engine.fastpath.prepare_for_eval`'s folded channels_last copy, inputs through
+``to_model_input``, logits from ``eval_logits`` under ``torch.inference_mode``.
 
 Images are normalised like the val pipeline (ImageNet mean/std), optionally resized to a fixed
 input size (bilinear, antialiased, as the val transform resizes), batched when consecutive
@@ -17,7 +19,8 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from regseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from regseg.engine.evaluate import autocast_context, resolve_device
+from regseg.engine.evaluate import resolve_device
+from regseg.engine.fastpath import eval_logits, prepare_for_eval, to_model_input
 
 T = TypeVar("T")
 Size = tuple[int, int]  # (height, width)
@@ -40,22 +43,24 @@ def input_to_image(tensor: torch.Tensor) -> np.ndarray:
 
 
 class Predictor:
-    """A model in eval mode on a device, mapping input batches to train-id maps.
+    """An evaluation copy of a model on a device, mapping input batches to train-id maps.
 
+    ``model`` is moved to ``device`` but otherwise left as it was (its train/eval mode and its
+    weights): the forward passes use a copy made now, so later changes to ``model`` are not seen.
     ``amp``: ``'fp16'`` | ``'bf16'`` | None (see regseg.engine.evaluate.autocast_context).
     """
 
     def __init__(self, model: torch.nn.Module, *, device: str | torch.device = "auto",
                  amp: str | None = None) -> None:
         self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
+        self.model = prepare_for_eval(model.to(self.device))
         self.amp = amp
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, inputs: torch.Tensor, sizes: Sequence[Size]) -> list[np.ndarray]:
         """``inputs`` float32[N, 3, h, w] -> N uint8[H_i, W_i] argmax maps, one per ``sizes``."""
-        with autocast_context(self.device, self.amp):
-            logits = self.model(inputs.to(self.device, non_blocking=True))
+        batch = to_model_input(inputs, self.device)
+        logits = eval_logits(self.model, batch, device=self.device, amp=self.amp)
         out = []
         for k, size in enumerate(sizes):
             one = logits[k: k + 1].float()
