@@ -76,7 +76,8 @@ class TrainConfig(BaseModel):
     num_classes: int = Field(19, ge=1)
     ignore_value: int = Field(255, ge=0, le=255)
     pretrained_path: str | None = None
-    change_num_classes: bool = False  # load pretrained weights except a differently-sized classifier
+    # load pretrained weights except a differently-sized classifier
+    change_num_classes: bool = False
     # optimisation
     epochs: int = Field(500, ge=1)
     max_epochs: int | None = Field(None, ge=1)  # schedule length in epochs; None = epochs
@@ -86,7 +87,8 @@ class TrainConfig(BaseModel):
     bn_weight_decay: bool = False
     lr_scheduler: LrSchedulerName = "poly"
     poly_power: float = Field(0.9, gt=0)
-    exp_beta: float = Field(0.1, gt=0)  # exp schedule: lr factor beta**(it/total); not in the reference configs
+    # exp schedule: lr factor beta**(it/total); not in the reference configs
+    exp_beta: float = Field(0.1, gt=0)
     warmup_iters: int = Field(3000, ge=0)
     warmup_factor: float = Field(0.1, ge=0, le=1)
     mixed_precision: bool = True
@@ -186,7 +188,8 @@ class TrainConfig(BaseModel):
             raise ValueError(f"exclude_classes: expected class ids in [0, {self.num_classes}), "
                              f"got {list(self.exclude_classes)}")
         if self.max_epochs is not None and self.max_epochs < self.epochs:
-            raise ValueError(f"max_epochs: expected None or >= epochs ({self.epochs}), got {self.max_epochs}")
+            raise ValueError(f"max_epochs: expected None or >= epochs ({self.epochs}), "
+                             f"got {self.max_epochs}")
         if self.max_epochs == self.epochs:  # one spelling per run, so equal runs hash equally
             object.__setattr__(self, "max_epochs", None)
         return self
@@ -211,7 +214,8 @@ class TrainConfig(BaseModel):
             text = p.read_text(encoding="utf-8")
             data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
         except (yaml.YAMLError, ValueError) as exc:
-            raise ConfigError(f"config file {str(p)!r}: expected YAML or JSON, got a parse error: {exc}") from None
+            raise ConfigError(f"config file {str(p)!r}: expected YAML or JSON, got a parse error: "
+                              f"{exc}") from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -330,6 +334,7 @@ def _field_kind(annotation: Any) -> str | None:
 _FIELD_KINDS = {name: kind for name, field in TrainConfig.model_fields.items()
                 if (kind := _field_kind(field.annotation)) is not None}
 
+
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
     """Parse ``["key=value", ...]`` (CLI ``--set``) into a dict; values are YAML-typed.
 
@@ -385,19 +390,3 @@ def _describe(exc: ValidationError) -> str:
             else:
                 lines.append(f"{field}: expected {expected}, got {got!r}")
     return "invalid TrainConfig: " + "; ".join(lines)
-
-
-def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """A config dict as MLflow params: scalars as ``str``, None as "None", lists/tuples as JSON,
-    nested mappings as dotted keys; sorted by key. The one convention shared by tracking and by
-    the import of reference logs, so both kinds of runs compare in the UI and in reports."""
-    out: dict[str, str] = {}
-    for key in sorted(config):
-        value, name = config[key], f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten_params(value, prefix=f"{name}."))
-        elif isinstance(value, (list, tuple)):
-            out[name] = json.dumps(list(value))
-        else:
-            out[name] = str(value)
-    return out

@@ -117,15 +117,16 @@ def config_params(header: dict[str, Any]) -> tuple[dict[str, str], dict[str, str
     A header this project cannot model (ConfigError) is still imported, with its raw keys as
     params and the reason in the tag ``regseg.config_error``.
     """
-    from regseg.config import TrainConfig, flatten_params
+    from orchestrator.tracking.params import flatten_config
+    from regseg.config import TrainConfig
     from regseg.errors import ConfigError
 
     try:
         cfg, ignored = TrainConfig.from_reference(header)
     except (ConfigError, ImportError) as exc:
-        params = flatten_params(header)
+        params = flatten_config(header)
         return params, {"regseg.config_error": str(exc)[:5000]}
-    params = flatten_params(cfg.model_dump(mode="json"))
+    params = flatten_config(cfg.model_dump(mode="json"))
     return params, {"regseg.reference_ignored_keys": ",".join(sorted(ignored))[:5000]}
 
 

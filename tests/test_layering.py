@@ -31,6 +31,8 @@ ALLOWED = {"orchestrator.tracking.tags"}  # the MLflow vocabulary: a leaf every 
 # The arms (a parent run per configuration) and the run names/descriptions: MLflow-only modules
 # (they import the vocabulary and each other) that the log importer shares with the worker.
 ALLOWED |= {"orchestrator.tracking.arms", "orchestrator.tracking.notes"}
+# The MLflow param convention: one leaf shared by the worker's tracking and the log importer.
+ALLOWED |= {"orchestrator.tracking.params"}
 
 
 def _module_name(path: Path) -> str:

@@ -28,13 +28,13 @@ from orchestrator.errors import TrackingError
 from orchestrator.tracking import arms, notes
 from orchestrator.tracking import tags as T
 from orchestrator.tracking.buffer import PERMANENT_ERRORS, error_code
+from orchestrator.tracking.params import flatten_config
 from orchestrator.tracking.store import (
     default_artifact_root,
     is_remote,
     make_client,
     resolve_tracking_uri,
 )
-from regseg.config import flatten_params
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ class JobInfo(Protocol):
 
 # ---- pure helpers ---------------------------------------------------------------------------
 experiment_name = T.experiment_name
-flatten_config = flatten_params  # the shared convention lives with TrainConfig
 
 
 def seed_of(config: Mapping[str, Any]) -> Any:
