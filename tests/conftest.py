@@ -21,4 +21,5 @@ def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from regseg.data.synthetic import make_synthetic
 
     root = tmp_path_factory.mktemp("synthetic_cityscapes")
-    return make_synthetic(root, train=SYNTHETIC_TRAIN, val=SYNTHETIC_VAL, size=SYNTHETIC_SIZE, seed=0)
+    return make_synthetic(root, train=SYNTHETIC_TRAIN, val=SYNTHETIC_VAL, size=SYNTHETIC_SIZE,
+                          seed=0)

@@ -106,7 +106,8 @@ def test_centroids_are_cached_on_disk(tmp_path, monkeypatch):
     def read(p):
         return np.array(Image.open(p))
 
-    first = class_uniform.build_centroids(paths, read, num_classes=19, cache_stem=tmp_path / "ds_train")
+    first = class_uniform.build_centroids(paths, read, num_classes=19,
+                                          cache_stem=tmp_path / "ds_train")
     files = list(tmp_path.glob("ds_train_centroids-*.json"))
     assert len(files) == 1
     monkeypatch.setattr(class_uniform, "_MEMORY", {})  # force a read from disk

@@ -47,8 +47,10 @@ def test_defaults_are_the_reference_500_epoch_config(field, value):
 
 
 def test_legacy_exp43_header_maps_the_fair_ablation_setting():
-    cfg, ignored = TrainConfig.from_reference(_header(DATA / "legacy_logs/cityscapes_exp43_decoder14_500_epochs_fair_log.txt"))
-    assert (cfg.model_name, cfg.aug_mode, cfg.train_min_size, cfg.train_max_size) == ("exp43_decoder14", "custom3", 256, 1792)
+    cfg, ignored = TrainConfig.from_reference(
+        _header(DATA / "legacy_logs/cityscapes_exp43_decoder14_500_epochs_fair_log.txt"))
+    assert (cfg.model_name, cfg.aug_mode, cfg.train_min_size, cfg.train_max_size) == (
+        "exp43_decoder14", "custom3", 256, 1792)
     assert (cfg.val_input_size, cfg.val_label_size) == (1024, 1024)  # from val_size
     assert cfg.dataset_dir == "cityscapes_dataset_half" and cfg.num_workers == 4
     assert cfg.exclude_classes == (14, 15, 16)  # the logged [16] is the reference's bug
@@ -59,8 +61,10 @@ def test_legacy_exp43_header_maps_the_fair_ablation_setting():
 
 
 def test_legacy_ddrnet_header_maps_the_competitor_run():
-    cfg, ignored = TrainConfig.from_reference(_header(DATA / "legacy_logs/cityscapes_ddrnet23_1000_epochs_log.txt"))
-    assert (cfg.model_name, cfg.epochs, cfg.schedule_epochs, cfg.aug_mode) == ("ddrnet23", 1000, 1000, "randaug_reduced")
+    cfg, ignored = TrainConfig.from_reference(
+        _header(DATA / "legacy_logs/cityscapes_ddrnet23_1000_epochs_log.txt"))
+    assert (cfg.model_name, cfg.epochs, cfg.schedule_epochs, cfg.aug_mode) == (
+        "ddrnet23", 1000, 1000, "randaug_reduced")
     assert (cfg.train_min_size, cfg.train_max_size, cfg.eval_last_k_epochs) == (400, 1600, 30)
     assert "model_type" in ignored
     assert cfg.eval_epochs()[-31:] == [949] + list(range(970, 1000))
@@ -76,11 +80,14 @@ def test_every_reference_header_translates(path):
 
 
 def test_bootstrapped_loss_and_renames():
-    cfg, ignored = TrainConfig.from_reference({"loss_type": "bootstrapped", "RNG_seed": 3, "val_size": 512,
-                                               "save_every_k_epochs": 10, "pretrained_path": "",
-                                               "model_type": "experimental2", "max_epochs": 600, "epochs": 500})
+    cfg, ignored = TrainConfig.from_reference({"loss_type": "bootstrapped", "RNG_seed": 3,
+                                               "val_size": 512, "save_every_k_epochs": 10,
+                                               "pretrained_path": "",
+                                               "model_type": "experimental2", "max_epochs": 600,
+                                               "epochs": 500})
     assert cfg.loss_type == "bootstrapped_cross_entropy" and cfg.seed == 3
-    assert (cfg.val_input_size, cfg.val_label_size, cfg.eval_every, cfg.save_every_k_epochs) == (512, 512, 10, 10)
+    assert (cfg.val_input_size, cfg.val_label_size, cfg.eval_every, cfg.save_every_k_epochs) == (
+        512, 512, 10, 10)
     assert cfg.pretrained_path is None and cfg.schedule_epochs == 600 and ignored == ["model_type"]
 
 
@@ -138,7 +145,8 @@ def test_run_hash_is_pinned_and_ignores_spelling():
 def test_eval_epochs_follow_the_reference_schedule(epochs, every, last, expected):
     cfg = TrainConfig(epochs=epochs, eval_every=every, eval_last_k_epochs=last)
     assert cfg.eval_epochs() == expected
-    assert cfg.should_evaluate(expected[-1]) and not cfg.with_overrides(eval_while_train=False).eval_epochs()
+    assert cfg.should_evaluate(expected[-1]) and not cfg.with_overrides(
+        eval_while_train=False).eval_epochs()
 
 
 def test_parse_set_yaml_types_and_overrides():
@@ -177,7 +185,8 @@ def test_from_file_errors_name_the_path(tmp_path):
 def test_aug_mode_names_match_the_registry():
     from regseg.data.augment import list_aug_modes
 
-    assert sorted(typing.get_args(TrainConfig.model_fields["aug_mode"].annotation)) == list_aug_modes()
+    assert sorted(typing.get_args(
+        TrainConfig.model_fields["aug_mode"].annotation)) == list_aug_modes()
 
 
 def test_regseg_exports_trainconfig():

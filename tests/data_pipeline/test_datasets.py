@@ -140,8 +140,10 @@ def _write_camvid(root, *, rgb_labels: bool):
         (root / f"{split}_labels").mkdir()
         for i in range(n):
             cls = rng.integers(0, 11, size=(24, 32)).astype(np.uint8)
-            Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(root / split / f"f{i:03d}.png")
-            lbl = np.array([colours[c] for c in cls.ravel()], np.uint8).reshape(24, 32, 3) if rgb_labels else cls
+            Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(
+                root / split / f"f{i:03d}.png")
+            lbl = (np.array([colours[c] for c in cls.ravel()], np.uint8).reshape(24, 32, 3)
+                   if rgb_labels else cls)
             Image.fromarray(lbl).save(root / f"{split}_labels" / f"f{i:03d}_L.png")
 
 
@@ -151,9 +153,10 @@ def test_camvid_layout(tmp_path, rgb_labels):
     items = find_camvid(tmp_path, "trainval")
     assert len(items) == 5 and items[0][1].name == "f000_L.png"
     assert set(np.unique(read_camvid_label(items[0][1])).tolist()) <= set(range(11))
-    cfg = TrainConfig(dataset_name="camvid", dataset_dir=str(tmp_path), num_classes=11, batch_size=2,
-                      train_min_size=20, train_max_size=30, train_crop_size=(28, 36), aug_mode="baseline",
-                      class_uniform_pct=0.0, train_split="trainval", val_split="test", val_input_size=24,
+    cfg = TrainConfig(dataset_name="camvid", dataset_dir=str(tmp_path), num_classes=11,
+                      batch_size=2, train_min_size=20, train_max_size=30,
+                      train_crop_size=(28, 36), aug_mode="baseline", class_uniform_pct=0.0,
+                      train_split="trainval", val_split="test", val_input_size=24,
                       val_label_size=24, num_workers=0, exclude_classes=[])
     train, val = build_loaders(cfg)
     x, y = next(iter(train))
@@ -167,7 +170,10 @@ def test_camvid_layout(tmp_path, rgb_labels):
 def test_class_names_and_registry():
     assert list_datasets() == ["camvid", "cityscapes", "synthetic"]
     assert class_names(TrainConfig()) == list(CITYSCAPES_CLASSES)
-    assert CITYSCAPES_CLASSES[:3] == ("road", "sidewalk", "building") and CITYSCAPES_CLASSES[-1] == "bicycle"
+    assert (CITYSCAPES_CLASSES[:3] == ("road", "sidewalk", "building")
+            and CITYSCAPES_CLASSES[-1] == "bicycle")
     assert len(CITYSCAPES_CLASSES) == 19
-    assert class_names(TrainConfig(dataset_name="camvid", num_classes=11, exclude_classes=[])) == list(CAMVID_CLASSES)
-    assert class_names(TrainConfig(num_classes=3, exclude_classes=[])) == ["class_0", "class_1", "class_2"]
+    assert class_names(TrainConfig(dataset_name="camvid", num_classes=11,
+                                   exclude_classes=[])) == list(CAMVID_CLASSES)
+    assert class_names(TrainConfig(num_classes=3, exclude_classes=[])) == [
+        "class_0", "class_1", "class_2"]

@@ -20,7 +20,8 @@ TRAIN, VAL = 4, 2
 
 @pytest.fixture(scope="module")
 def src(tmp_path_factory):
-    return make_synthetic(tmp_path_factory.mktemp("full"), train=TRAIN, val=VAL, size=(64, 128), seed=3)
+    return make_synthetic(tmp_path_factory.mktemp("full"), train=TRAIN, val=VAL, size=(64, 128),
+                          seed=3)
 
 
 def _files(root):
@@ -56,10 +57,12 @@ def test_rerun_skips_everything_and_resumes(src, tmp_path):
     dst = tmp_path / "half"
     make_half_resolution(src, dst)
     before = {f: (dst / f).read_bytes() for f in _files(dst)}
-    assert make_half_resolution(src, dst) == {"images": 0, "labels": 0, "skipped": 3 * (TRAIN + VAL)}
+    assert make_half_resolution(src, dst) == {"images": 0, "labels": 0,
+                                              "skipped": 3 * (TRAIN + VAL)}
     victim = next(f for f in before if f.endswith("_leftImg8bit.png"))
     (dst / victim).unlink()
-    assert make_half_resolution(src, dst) == {"images": 1, "labels": 0, "skipped": 3 * (TRAIN + VAL) - 1}
+    assert make_half_resolution(src, dst) == {"images": 1, "labels": 0,
+                                              "skipped": 3 * (TRAIN + VAL) - 1}
     assert {f: (dst / f).read_bytes() for f in _files(dst)} == before
 
 
@@ -91,9 +94,10 @@ def test_loaders_read_the_copy(src, tmp_path):
 
     dst = tmp_path / "half"
     make_half_resolution(src, dst)
-    cfg = TrainConfig(dataset_name="cityscapes", dataset_dir=str(dst), batch_size=2, train_min_size=48,
-                      train_max_size=64, train_crop_size=(32, 32), val_input_size=64, val_label_size=64,
-                      num_workers=0, num_classes=19, class_uniform_pct=0.0)
+    cfg = TrainConfig(dataset_name="cityscapes", dataset_dir=str(dst), batch_size=2,
+                      train_min_size=48, train_max_size=64, train_crop_size=(32, 32),
+                      val_input_size=64, val_label_size=64, num_workers=0, num_classes=19,
+                      class_uniform_pct=0.0)
     train, val = build_loaders(cfg)
     x, y = next(iter(train))
     assert x.shape == (2, 3, 32, 32) and set(y.unique().tolist()) <= set(range(19)) | {255}
@@ -105,9 +109,11 @@ def test_loaders_read_the_copy(src, tmp_path):
 def test_cli_make_half_res(src, tmp_path):
     from regseg.cli import app
 
-    args = ["make-half-res", str(src), str(tmp_path / "half"), "--splits", "train,val", "--format", "json"]
+    args = ["make-half-res", str(src), str(tmp_path / "half"), "--splits", "train,val",
+            "--format", "json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert (out["images"], out["labels"], out["skipped"], out["factor"]) == (TRAIN + VAL, 2 * (TRAIN + VAL), 0, 2)
+    assert (out["images"], out["labels"], out["skipped"], out["factor"]) == (
+        TRAIN + VAL, 2 * (TRAIN + VAL), 0, 2)
     assert _files(tmp_path / "half") == _files(src)

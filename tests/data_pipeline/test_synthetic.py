@@ -38,23 +38,28 @@ def test_layout_is_exactly_cityscapes(synthetic_dataset):
             ids = np.array(Image.open(gt / f"{stem}_gtFine_labelIds.png"))
             train_ids = np.array(Image.open(gt / f"{stem}_gtFine_labelTrainIds.png"))
             assert rgb.shape == (64, 128, 3) and rgb.dtype == np.uint8
-            assert ids.shape == train_ids.shape == (64, 128) and ids.dtype == train_ids.dtype == np.uint8
+            assert (ids.shape == train_ids.shape == (64, 128)
+                    and ids.dtype == train_ids.dtype == np.uint8)
             mapped = np.vectorize(lambda i: id2label[int(i)].trainId % 256)(ids)
-            assert np.array_equal(mapped, train_ids)  # the two label files agree per cityscapesscripts
+            # the two label files agree per cityscapesscripts
+            assert np.array_equal(mapped, train_ids)
 
 
 def test_every_train_id_and_some_void_appear_in_val(synthetic_dataset):
-    labels = [np.array(Image.open(p)) for p in (synthetic_dataset / "gtFine/val").glob("*/*TrainIds.png")]
+    labels = [np.array(Image.open(p))
+              for p in (synthetic_dataset / "gtFine/val").glob("*/*TrainIds.png")]
     present = set(np.unique(np.concatenate([lbl.ravel() for lbl in labels])).tolist())
     assert present == set(range(19)) | {255}
 
 
 def test_classes_are_separable_by_colour(synthetic_dataset):
-    """Learnable structure: mean colours of the classes differ clearly (nearest-mean > 60% right)."""
+    """Learnable structure: mean colours of the classes differ clearly (nearest-mean > 60%
+    right)."""
     rgbs, lbls = [], []
     for img in sorted((synthetic_dataset / "leftImg8bit/train").glob("*/*.png")):
         stem = img.name.removesuffix("_leftImg8bit.png")
-        gt = synthetic_dataset / "gtFine/train" / img.parent.name / f"{stem}_gtFine_labelTrainIds.png"
+        gt = (synthetic_dataset / "gtFine/train" / img.parent.name
+              / f"{stem}_gtFine_labelTrainIds.png")
         rgbs.append(np.array(Image.open(img)).reshape(-1, 3).astype(float))
         lbls.append(np.array(Image.open(gt)).ravel())
     rgb, lbl = np.concatenate(rgbs), np.concatenate(lbls)
@@ -97,8 +102,9 @@ def _cli() -> typer.Typer:
 
 
 def test_cli_make_synthetic(tmp_path):
-    result = CliRunner().invoke(_cli(), ["make-synthetic", str(tmp_path / "ds"), "--train", "2", "--val", "1",
-                                         "--size", "32", "64", "--seed", "5", "--format", "json"])
+    result = CliRunner().invoke(_cli(), ["make-synthetic", str(tmp_path / "ds"), "--train", "2",
+                                         "--val", "1", "--size", "32", "64", "--seed", "5",
+                                         "--format", "json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert (out["train"], out["val"], out["height"], out["width"], out["seed"]) == (2, 1, 32, 64, 5)
@@ -113,7 +119,8 @@ def test_any_three_consecutive_images_hold_all_train_ids(seed):
     from regseg.data.synthetic import render_scene
 
     lut = cityscapes_id_to_train_id_lut()
-    present = [set(np.unique(lut[render_scene(np.random.default_rng([seed, 2, i]), 48, 96, i)[1]]).tolist())
+    present = [set(np.unique(
+                   lut[render_scene(np.random.default_rng([seed, 2, i]), 48, 96, i)[1]]).tolist())
                for i in range(9)]
     for i in range(7):
         assert set(range(19)) <= present[i] | present[i + 1] | present[i + 2]

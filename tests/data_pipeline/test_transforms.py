@@ -19,13 +19,15 @@ from regseg.data.transforms import (
 )
 
 # A colour per class, far apart, so a pixel's colour tells its label after any geometry.
-PALETTE = np.array([[(37 * c) % 256, (91 * c + 40) % 256, (151 * c + 80) % 256] for c in range(20)], dtype=np.uint8)
+PALETTE = np.array([[(37 * c) % 256, (91 * c + 40) % 256, (151 * c + 80) % 256] for c in range(20)],
+                   dtype=np.uint8)
 
 
 def _scene(h=40, w=60, seed=0):
     """Blocky asymmetric label (classes 0-19, no 255) and an image that is PALETTE[label]."""
     rng = np.random.default_rng(seed)
-    label = np.repeat(np.repeat(rng.integers(0, 20, size=(h // 4, w // 4)), 4, 0), 4, 1).astype(np.uint8)
+    label = np.repeat(np.repeat(rng.integers(0, 20, size=(h // 4, w // 4)), 4, 0),
+                      4, 1).astype(np.uint8)
     return Image.fromarray(PALETTE[label]), Image.fromarray(label)
 
 
@@ -130,7 +132,8 @@ def test_geometric_ops_move_the_label_and_fill_with_mean_and_ignore(op):
     assert (img_arr[lbl_arr == 255] == np.array(PAD_FILL)).all(-1).mean() > 0.5
 
 
-@pytest.mark.parametrize("op", [o for o in RANDAUG_OPS_FULL if o not in {"rotate", "shear_x", "shear_y", "trans_x", "trans_y"}])
+@pytest.mark.parametrize("op", [o for o in RANDAUG_OPS_FULL
+                                if o not in {"rotate", "shear_x", "shear_y", "trans_x", "trans_y"}])
 def test_photometric_ops_leave_the_label(op):
     image, label = _scene(40, 40)
     _, lbl = apply_op(image, label, op, 0.2, random.Random(0), fill=PAD_FILL, ignore_value=255)
@@ -142,7 +145,8 @@ def test_val_transform_resizes_short_sides():
     x, y = ValTransform(20, 40)(image, label)
     assert x.shape == (3, 20, 40) and y.shape == (40, 80) and y.dtype == torch.int64
     x, y = ValTransform(40, 40)(image, label)
-    assert np.array_equal(_denorm(x), np.array(image)) and np.array_equal(y.numpy(), np.array(label))
+    assert (np.array_equal(_denorm(x), np.array(image))
+            and np.array_equal(y.numpy(), np.array(label)))
 
 
 def test_pad_fill_is_the_references_truncated_imagenet_mean():

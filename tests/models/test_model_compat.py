@@ -75,7 +75,8 @@ def test_mismatch_lists_missing_unexpected_and_wrongly_shaped_keys():
     msg = str(info.value)
     assert "missing" in msg and "decoder.conv.conv.weight" in msg
     assert "unexpected" in msg and "decoder.head4.conv.weight" in msg
-    assert "wrong shape" in msg and "decoder.classifier.weight: (19, 64, 1, 1) -> (19, 128, 1, 1)" in msg
+    assert ("wrong shape" in msg
+            and "decoder.classifier.weight: (19, 64, 1, 1) -> (19, 128, 1, 1)" in msg)
     # nothing was loaded on failure
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 

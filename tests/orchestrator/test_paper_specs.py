@@ -31,12 +31,14 @@ LEGACY = ROOT / "tests" / "data" / "legacy_logs"
 
 # spec -> the reference logs (group dir, file) holding its runs
 SPEC_LOGS: dict[str, list[tuple[str, str]]] = {
-    "backbone": [("backbone_ablation_studies", f"cityscapes_{body}_decoder14_500_epochs_fair_log.txt")
+    "backbone": [("backbone_ablation_studies",
+                  f"cityscapes_{body}_decoder14_500_epochs_fair_log.txt")
                  for body in ("exp30", "exp46", "exp47", "exp48", "exp50", "exp51", "exp52",
                               "regnety600mf")]
                 # the paper's backbone table takes exp43 from the decoder ablation's log and
                 # exp49 from the reproducibility group's un-suffixed log
-                + [("decoder_ablation_studies", "cityscapes_exp43_decoder14_500_epochs_fair_log.txt"),
+                + [("decoder_ablation_studies",
+                    "cityscapes_exp43_decoder14_500_epochs_fair_log.txt"),
                    ("reproducibility", "cityscapes_exp49_decoder14_500_epochs_fair_log.txt")],
     "decoder": [("decoder_ablation_studies", f"cityscapes_exp43_{d}_500_epochs_fair_log.txt")
                 for d in ("decoder4", "decoder10", "decoder12", "decoder14", "decoder26", "lraspp",
@@ -47,14 +49,17 @@ SPEC_LOGS: dict[str, list[tuple[str, str]]] = {
                                  ("400_1600", "768_1536"), ("400_1600", "768_768"),
                                  ("512_2048", "1024_1024"), ("512_2048", "512_1024"),
                                  ("512_2048", "768_768"))],
-    "training_techniques": [("training_techniques", f"cityscapes_exp48_decoder26_500_epochs_fair_{s}_log.txt")
+    "training_techniques": [("training_techniques",
+                             f"cityscapes_exp48_decoder26_500_epochs_fair_{s}_log.txt")
                             for s in ("400_1600_resize", "512_2048_resize", "bootstrapped")],
     "reproducibility": [("reproducibility", f"cityscapes_exp49_decoder14_500_epochs_{s}_log.txt")
                         for s in ("fair", "256_1792_resize_768_768_crop_fair",
                                   "256_1792_resize_768_768_crop_run3_fair",
                                   "256_1792_resize_768_768_crop_run4_fair")],
-    "ddrnet_comparison": [("comparison_against_ddrnet23", "cityscapes_exp48_decoder26_train_1000_epochs_log.txt"),
-                          ("comparison_against_ddrnet23", "cityscapes_ddrnet23_1000_epochs_log.txt")],
+    "ddrnet_comparison": [("comparison_against_ddrnet23",
+                           "cityscapes_exp48_decoder26_train_1000_epochs_log.txt"),
+                          ("comparison_against_ddrnet23",
+                           "cityscapes_ddrnet23_1000_epochs_log.txt")],
     "camvid": [("camvid", "camvid_exp48_decoder26_200_epochs_288_1152_resize_log.txt")],
 }
 
@@ -94,12 +99,14 @@ KNOWN_DIFFERENCES = {
     ("ddrnet_comparison", "ddrnet23", 1): {"seed": (0, 1)},
 }
 # Identifies which reference run an expanded run stands for.
-IDENTITY = ("model_name", "train_min_size", "train_max_size", "train_crop_size", "loss_type", "seed")
+IDENTITY = ("model_name", "train_min_size", "train_max_size", "train_crop_size", "loss_type",
+            "seed")
 
 
 def read_headers(path: Path) -> list[dict]:
     """The header dicts of one reference log (or of its header file)."""
-    return [ast.literal_eval(line) for line in path.read_text().splitlines() if line.startswith("{")]
+    return [ast.literal_eval(line) for line in path.read_text().splitlines()
+            if line.startswith("{")]
 
 
 def reference_runs(spec_name: str) -> list[tuple[str, dict, TrainConfig]]:
@@ -115,8 +122,10 @@ def reference_runs(spec_name: str) -> list[tuple[str, dict, TrainConfig]]:
 def adjusted(spec_name: str, header: dict, cfg: TrainConfig) -> dict:
     """The compared values of a reference run, with its known differences applied."""
     values = {k: getattr(cfg, k) for k in COMPARED_KEYS}
-    for key, (ref, ours) in KNOWN_DIFFERENCES.get((spec_name, cfg.model_name, header["run"]), {}).items():
-        assert values[key] == ref, f"KNOWN_DIFFERENCES is stale: {key} is {values[key]!r}, not {ref!r}"
+    for key, (ref, ours) in KNOWN_DIFFERENCES.get(
+            (spec_name, cfg.model_name, header["run"]), {}).items():
+        assert values[key] == ref, (f"KNOWN_DIFFERENCES is stale: {key} is {values[key]!r}, "
+                                    f"not {ref!r}")
         values[key] = ours
     return values
 
@@ -150,7 +159,8 @@ def test_every_reference_log_belongs_to_a_spec():
 def test_reference_headers_translate_without_dropping_training_keys(spec_name):
     for run_id, header, _ in reference_runs(spec_name):
         _, ignored = TrainConfig.from_reference(header)
-        assert set(ignored) <= ALLOWED_IGNORED, f"{run_id}: unmodelled keys {set(ignored) - ALLOWED_IGNORED}"
+        assert set(ignored) <= ALLOWED_IGNORED, (
+            f"{run_id}: unmodelled keys {set(ignored) - ALLOWED_IGNORED}")
 
 
 @pytest.mark.parametrize("spec_name", sorted(SPEC_LOGS))
@@ -237,7 +247,8 @@ def test_stored_headers_equal_the_real_sample_logs(log_name, group):
     ("cityscapes_ddrnet23_1000_epochs_log.txt", "ddrnet_comparison", "ddrnet23"),
 ])
 def test_sample_logs_match_their_spec_runs(log_name, spec_name, model, expanded):
-    ours = sorted((r for r in expanded[spec_name] if r.config.model_name == model), key=lambda r: r.seed)
+    ours = sorted((r for r in expanded[spec_name] if r.config.model_name == model),
+                  key=lambda r: r.seed)
     headers = read_headers(LEGACY / log_name)
     assert len(ours) == len(headers)
     for run, header in zip(ours, headers):

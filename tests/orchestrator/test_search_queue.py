@@ -84,7 +84,8 @@ def test_exit_status_table_has_pruned():
 BAD_SECTIONS = [
     ("search:\n  space:\n    lr: {type: float, low: 1, high: 0.5}\n",
      "line 4: search.space.lr.high: expected high > low"),
-    ("search:\n  space:\n    lr:\n      type: float\n      low: 0\n      high: 1\n      log: true\n",
+    ("search:\n  space:\n    lr:\n      type: float\n      low: 0\n      high: 1\n"
+     "      log: true\n",
      "line 6: search.space.lr.low: expected low > 0 for a log scale"),
     ("search:\n  space:\n    decoder: {type: categorical, choices: [decoder14, decodr26]}\n",
      "search.space.decoder.choices[1]: unknown decoder 'decodr26' (did you mean 'decoder26'?)"),

@@ -61,6 +61,7 @@ def test_prune_request_stops_real_training_and_tags_the_run(synthetic_dataset: P
     assert (Path(row["job_dir"]) / "checkpoints" / "last.pt").exists()
     from mlflow.tracking import MlflowClient
 
-    run = MlflowClient(f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}").get_run(row["mlflow_run_id"])
+    run = MlflowClient(f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}").get_run(
+        row["mlflow_run_id"])
     assert run.info.status == "KILLED"
     assert run.data.tags["regseg.pruned_epoch"] == "0"

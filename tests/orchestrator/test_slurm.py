@@ -26,7 +26,8 @@ def slurm_cluster() -> str:
     conf = os.environ.get("SLURM_CONF")
     if not conf or shutil.which("sbatch") is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but no SLURM cluster (SLURM_CONF unset): run under tools/with-slurm")
+            pytest.fail("CI=true but no SLURM cluster (SLURM_CONF unset): "
+                        "run under tools/with-slurm")
         pytest.skip("no SLURM cluster (run under tools/with-slurm)")
     return conf
 

@@ -36,7 +36,8 @@ seeds: [3, 4]
     first = runs[0]
     assert first.point == {"model_name": "exp48_decoder14", "lr": 0.05, "train_min_size": 400,
                            "train_max_size": 1600}
-    assert first.label == "model_name=exp48_decoder14,lr=0.05,train_min_size=400,train_max_size=1600"
+    assert first.label == ("model_name=exp48_decoder14,lr=0.05,train_min_size=400,"
+                           "train_max_size=1600")
     assert [r.seed for r in runs[:2]] == [3, 4] and runs[0].label == runs[1].label
     assert first.config.epochs == 3 and first.config.model_name == "exp48_decoder14"
     assert (first.spec_name, first.group) == ("s", "g")

@@ -89,8 +89,9 @@ def test_kill_9_worker_job_is_reaped_and_resumes_elsewhere(db_url: str, project:
     assert (tmp_path / "ledger.txt").read_text().split() == [str(job_id)]
 
 
-def test_sigterm_or_sigint_requeues_running_jobs_without_penalty_then_resume(db_url: str, project: Path,
-                                                                  tmp_path: Path):
+def test_sigterm_or_sigint_requeues_running_jobs_without_penalty_then_resume(db_url: str,
+                                                                             project: Path,
+                                                                             tmp_path: Path):
     ids = _submit(db_url, project, 2)
     env = quick_job_env(tmp_path, steps=60, step_seconds=0.1)
     w = _start(db_url, env, tmp_path, "w", slots=2)
@@ -170,7 +171,8 @@ def test_gpu_slots_pin_one_gpu_per_job_and_run_side_by_side(db_url: str, project
         seen.setdefault(gpu, []).append(r)
     assert sorted(seen) == ["0", "1"]
     first, second = seen["0"][0], seen["1"][0]  # the two slots overlapped in time
-    assert first["started_at"] < second["finished_at"] and second["started_at"] < first["finished_at"]
+    assert (first["started_at"] < second["finished_at"]
+            and second["started_at"] < first["finished_at"])
     assert sorted(r["id"] for r in rows) == ids
 
 

@@ -30,7 +30,8 @@ def test_detect_slots(monkeypatch: pytest.MonkeyPatch):
 def test_gpu_ids_must_exist_on_this_host(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")  # no nvidia-smi: this host has no GPU
-    with pytest.raises(QueueError, match=r"--gpus 0,1: this host has no GPU 0, 1 \(available: none\)"):
+    with pytest.raises(QueueError,
+                       match=r"--gpus 0,1: this host has no GPU 0, 1 \(available: none\)"):
         detect_slots("0,1")
     with pytest.raises(QueueError, match=r"no GPU 3 \(available: 0, 1\)"):
         detect_slots("1,3", available=["0", "1"])

@@ -40,7 +40,8 @@ def test_release_checkpoint_predicts_images(synthetic_dataset, tmp_path):
 
 
 def test_class_count_comes_from_the_checkpoint(tmp_path):
-    model, num_classes = load_for_prediction("exp30_decoder14", _save(tmp_path, "exp30_decoder14", 11))
+    model, num_classes = load_for_prediction("exp30_decoder14",
+                                             _save(tmp_path, "exp30_decoder14", 11))
     assert num_classes == 11
     assert model(torch.zeros(1, 3, 32, 64)).shape == (1, 11, 32, 64)
 

@@ -34,7 +34,8 @@ def test_grid_size_follows_columns_rows_and_aspect(tmp_path):
 
 
 def test_a_shorter_column_leaves_cells_missing(tmp_path):
-    images = {"a": _images(tmp_path, "a", 2, (0, 255, 0)), "b": _images(tmp_path, "b", 1, (0, 0, 0))}
+    images = {"a": _images(tmp_path, "a", 2, (0, 255, 0)),
+              "b": _images(tmp_path, "b", 1, (0, 0, 0))}
     out = prediction_grid(images, tmp_path / "grid.png", cell_width=1.0, dpi=40)
     with Image.open(out) as im:
         assert im.size[0] == 80

@@ -32,7 +32,8 @@ def test_directories_are_searched_recursively_sorted_and_hidden_and_output_dirs_
     _png(tmp_path / "in/.cache/x.png")
     _png(tmp_path / "in/out/old_pred.png")
     (tmp_path / "in/notes.txt").write_text("not an image")
-    items = discover_images([tmp_path / "in", tmp_path / "in/b/2.png"], exclude=[tmp_path / "in/out"])
+    items = discover_images([tmp_path / "in", tmp_path / "in/b/2.png"],
+                            exclude=[tmp_path / "in/out"])
     assert [i.name.as_posix() for i in items] == ["a/1", "b/2"]  # the repeated file once
     assert all(i.label is None and i.cityscapes_core is None for i in items)
 

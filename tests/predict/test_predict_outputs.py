@@ -62,14 +62,16 @@ def test_written_pngs_have_palette_colours_sizes_and_blend(predicted, synthetic_
         np.testing.assert_array_equal(np.asarray(Image.open(f"{base}_gt.png")), label)
         error = _rgb(f"{base}_error.png")
         wrong = (ids != label) & (label != 255)
-        assert (error[wrong] == ERROR_COLOR).all() and (error[label == 255] == ERROR_IGNORE_COLOR).all()
+        assert ((error[wrong] == ERROR_COLOR).all()
+                and (error[label == 255] == ERROR_IGNORE_COLOR).all())
         correct = (ids == label) & (label != 255)
         dimmed = np.rint(image[correct] * 0.3).astype(int)
         assert np.abs(error[correct].astype(int) - dimmed).max() <= 1
     assert len(seen_classes) >= 3  # trained weights: not a constant map
 
 
-def test_input_size_changes_the_model_input_not_the_outputs(trained_run, synthetic_dataset, tmp_path):
+def test_input_size_changes_the_model_input_not_the_outputs(trained_run, synthetic_dataset,
+                                                            tmp_path):
     image = next((synthetic_dataset / VAL).rglob("*_leftImg8bit.png"))
     summary = predict("exp48_decoder26", trained_run.best, [image], tmp_path, input_size=(32, 64))
     assert summary.images == 1
@@ -90,7 +92,8 @@ def test_batching_does_not_change_predictions(trained_run, synthetic_dataset, tm
 def test_image_without_label_gets_prediction_and_overlay_only(trained_run, tmp_path):
     rng = np.random.default_rng(0)
     (tmp_path / "in" / "sub").mkdir(parents=True)
-    Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(tmp_path / "in/sub/street.jpg")
+    Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(
+        tmp_path / "in/sub/street.jpg")
     summary = predict("exp48_decoder26", trained_run.best, [tmp_path / "in"], tmp_path / "out")
     assert (summary.images, summary.with_ground_truth) == (1, 0)
     assert sorted(p.name for p in (tmp_path / "out" / "sub").iterdir()) == ["street_overlay.png",
@@ -111,4 +114,5 @@ def test_label_ids_are_mapped_when_train_ids_are_missing(trained_run, synthetic_
     summary = predict("exp48_decoder26", trained_run.best, [tmp_path], tmp_path / "out")
     assert (summary.images, summary.with_ground_truth) == (1, 1)  # gtFine/ files are not inputs
     gt = np.asarray(Image.open(tmp_path / "out" / VAL / city / f"{stem}_gt.png"))
-    np.testing.assert_array_equal(gt, cityscapes_id_to_train_id_lut()[np.asarray(Image.open(ids_file))])
+    np.testing.assert_array_equal(gt,
+                                  cityscapes_id_to_train_id_lut()[np.asarray(Image.open(ids_file))])

@@ -46,7 +46,8 @@ def test_mixed_commits_dirty_trees_and_datasets_are_flagged():
 def test_missing_tags_show_unknown_and_never_crash():
     bare = run("my_sweep", "exp48_decoder26", 70.0)  # no provenance columns at all
     md = report_from_frame(frame_from_records([bare])).markdown
-    line = next(l for l in md[md.index("## Appendix"):].splitlines() if bare["run_id"] in l)
+    line = next(row for row in md[md.index("## Appendix"):].splitlines()
+                if bare["run_id"] in row)
     assert line.count("unknown") == 4  # code, spec hash, dataset, environment
     assert certify("ghost", ["not-a-run"], {}).cells()[3:] == ["unknown"] * 4
 

@@ -50,7 +50,8 @@ def test_samples_become_one_mlflow_run_per_reference_run(imported_store):
     assert params["seed"] == "0" and "RNG_seed" not in params  # via TrainConfig.from_reference
     assert round(metrics["best_mIoU_reduced"], 2) == 75.75
     assert exp43.info.status == "FINISHED"
-    best = sorted(round(r.data.metrics["best_mIoU"], 2) for k, r in runs.items() if k[0] == DDRNET.name)
+    best = sorted(round(r.data.metrics["best_mIoU"], 2) for k, r in runs.items()
+                  if k[0] == DDRNET.name)
     assert best == [77.53, 77.84, 78.07]
     exps = {e.name for e in _client(uri).search_experiments()}
     assert {"reference/decoder", "reference/ddrnet_comparison"} <= exps
@@ -68,7 +69,8 @@ def test_per_epoch_metrics_use_epoch_as_step_and_recomputed_reduced_miou(importe
     # epoch 499 of the sample, recomputed without classes 14, 15, 16 (logged value was 75.44)
     iou = [98.07, 84.5, 92.04, 58.99, 60.08, 61.17, 65.51, 74.5, 92.03, 64.46, 94.69, 79.32,
            59.27, 94.2, 70.2, 76.59, 61.3, 58.9, 73.36]
-    assert last.value == pytest.approx(sum(v for i, v in enumerate(iou) if i not in (14, 15, 16)) / 16)
+    assert last.value == pytest.approx(
+        sum(v for i, v in enumerate(iou) if i not in (14, 15, 16)) / 16)
     assert client.get_metric_history(run_id, "iou/truck")[-1].value in iou
     assert client.get_run(run_id).data.metrics["best_epoch"] >= 0
 
@@ -115,7 +117,8 @@ def test_cli_import_logs_exit_code_2_on_a_malformed_file(tmp_path, store_uri):
     bad = tmp_path / EXP43.name
     bad.write_text("\n".join(EXP43.read_text().splitlines()[:300]) + "\n")
     proc = subprocess.run([sys.executable, "-m", "regseg", "import-logs", str(bad),
-                           "--tracking-uri", store_uri], capture_output=True, text=True, timeout=300)
+                           "--tracking-uri", store_uri], capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert f"{bad}:300:" in proc.stderr
     from typer.testing import CliRunner

@@ -37,9 +37,9 @@ def _runs():
 def test_document_has_one_booktabs_table_per_group_best_in_bold_and_marks():
     tex = report_from_frame(frame_from_records(_runs())).latex
     assert tex.count(r"\begin{table}") == 2 and tex.count(r"\toprule") == 2
-    line26 = next(l for l in tex.splitlines() if l.startswith("decoder26 &"))
+    line26 = next(row for row in tex.splitlines() if row.startswith("decoder26 &"))
     assert line26.startswith(r"decoder26 & \textbf{76.60} $\pm$ 0.10$^{*}$ & 3 & +1.50 &")
-    assert next(l for l in tex.splitlines() if l.startswith("lraspp &")).startswith(
+    assert next(row for row in tex.splitlines() if row.startswith("lraspp &")).startswith(
         r"lraspp & 74.00$^{\dagger}$ & 1")
     assert "Holm-adjusted over the 1 comparison of this table" in tex
     assert r"lr=0.01\&momentum=50\%\_\#1" in tex
@@ -54,8 +54,9 @@ def test_latex_compiles_with_pdflatex(tmp_path, imported_store):
     pdflatex = _pdflatex()
     from regseg.cli import app
 
-    res = CliRunner().invoke(app, ["report", "--tracking-uri", imported_store[0], "--format", "latex",
-                                   "--out", str(tmp_path / "tables.md")], catch_exceptions=False)
+    res = CliRunner().invoke(app, ["report", "--tracking-uri", imported_store[0],
+                                   "--format", "latex", "--out", str(tmp_path / "tables.md")],
+                             catch_exceptions=False)
     assert res.exit_code == 0, res.output
     tex = tmp_path / "tables.tex"
     synthetic = tmp_path / "synthetic.tex"

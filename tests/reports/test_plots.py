@@ -39,7 +39,8 @@ def test_literature_file_has_split_gpu_resolution_and_source():
     assert (regseg["test"]["mIoU"], regseg["val"]["mIoU"]) == (78.3, 78.85)
     assert (regseg["test"]["gflops"], regseg["test"]["params_m"]) == (39.08, 3.34)
     assert {r["split"] for r in rows} == {"val", "test"}
-    assert any(r["model"] == "DDRNet-23" for r in rows) and any(r["model"] == "DDRNet-23-slim" for r in rows)
+    assert (any(r["model"] == "DDRNet-23" for r in rows)
+            and any(r["model"] == "DDRNet-23-slim" for r in rows))
     assert all(r["source"].strip() and r["split"] for r in rows)
     assert all(r["gpu"].strip() for r in rows if r["fps"] is not None)  # a speed names its GPU
 
@@ -59,7 +60,8 @@ def _crowded_frame():
     from tests.reports.test_tables import run
 
     # ten bodies with decoder14: the same GFLOPs and params, mIoU within 0.7 points
-    bodies = ["exp30", "exp43", "exp46", "exp47", "exp48", "exp49", "exp50", "exp51", "exp52", "exp53"]
+    bodies = ["exp30", "exp43", "exp46", "exp47", "exp48", "exp49", "exp50", "exp51", "exp52",
+              "exp53"]
     return frame_from_records([run("backbone", f"{b}_decoder14", 75.2 + 0.07 * i, seed=s)
                                for i, b in enumerate(bodies) for s in (0, 1)])
 
@@ -123,7 +125,8 @@ def test_plots_render_png_and_svg(imported_store, tmp_path):
     assert len(pareto_front(xs)) == 2
     paths = render_plots(df, tmp_path / "plots")
     names = sorted(p.name for p in paths)
-    assert names == ["miou_vs_gflops.png", "miou_vs_gflops.svg", "miou_vs_params.png", "miou_vs_params.svg"]
+    assert names == ["miou_vs_gflops.png", "miou_vs_gflops.svg", "miou_vs_params.png",
+                     "miou_vs_params.svg"]
     for p in paths:
         assert p.stat().st_size > 5000
         if p.suffix == ".png":
@@ -171,7 +174,8 @@ def test_curves_per_group_from_mlflow_histories(imported_store, tmp_path):
     (ax,) = fig.axes
     (line,) = ax.lines  # one configuration (ddrnet23, 3 seeds) -> one mean line and its band
     assert line.get_label() == "ddrnet23 (n=3)" and len(ax.collections) == 1
-    ddrnet = [h for r, h in reduced.items() if h and df.set_index("run_id").loc[r, "model"] == "ddrnet23"]
+    ddrnet = [h for r, h in reduced.items()
+              if h and df.set_index("run_id").loc[r, "model"] == "ddrnet23"]
     first = min(step for step, _ in ddrnet[0])
     assert line.get_xdata()[0] == first
     assert line.get_ydata()[0] == pytest.approx(sum(dict(h)[first] for h in ddrnet) / 3)

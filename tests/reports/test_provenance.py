@@ -13,8 +13,9 @@ from regseg import provenance
 
 def _git(cwd, *args):
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@x", "HOME": str(cwd), "PATH": "/usr/bin:/bin"})
+                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x",
+                        "HOME": str(cwd), "PATH": "/usr/bin:/bin"})
 
 
 @pytest.fixture
@@ -56,7 +57,8 @@ def test_dataset_fingerprint_is_the_sorted_listing_with_sizes(tmp_path):
     files = {"leftImg8bit/val/a.png": 3, "gtFine/val/a_labelTrainIds.png": 5, "b.txt": 0}
     a = _dataset(tmp_path / "a", files)
     listing = "".join(f"{line}\n" for line in sorted(f"{k}\t{v}" for k, v in files.items()))
-    assert provenance.dataset_fingerprint(a) == "sha256:" + hashlib.sha256(listing.encode()).hexdigest()
+    assert provenance.dataset_fingerprint(a) == "sha256:" + hashlib.sha256(
+        listing.encode()).hexdigest()
     b = _dataset(tmp_path / "b", files)  # the same files elsewhere: the same dataset
     assert provenance.dataset_fingerprint(b) == provenance.dataset_fingerprint(a)
     (b / "b.txt").write_bytes(b"1")  # a size changed

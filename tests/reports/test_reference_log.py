@@ -47,7 +47,8 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines()
 
 
-def _write(tmp_path: Path, lines: list[str], name="cityscapes_exp43_decoder14_500_epochs_fair_log.txt") -> Path:
+def _write(tmp_path: Path, lines: list[str],
+           name="cityscapes_exp43_decoder14_500_epochs_fair_log.txt") -> Path:
     p = tmp_path / name
     p.write_text("\n".join(lines) + "\n")
     return p
@@ -85,12 +86,14 @@ def _corpus():
         ("garbage_line", lambda ls: ls[:10] + ["lorem ipsum"] + ls[10:], 11),
         ("iou_wrong_count", lambda ls: [s.replace("IOU: [", "IOU: [1.0, ", 1) if i == 4 else s
                                         for i, s in enumerate(ls)], 5),
-        ("iou_not_numbers", lambda ls: [("IOU: ['a']" if i == 4 else s) for i, s in enumerate(ls)], 5),
+        ("iou_not_numbers", lambda ls: [("IOU: ['a']" if i == 4 else s)
+                                        for i, s in enumerate(ls)], 5),
         ("miou_without_iou", lambda ls: ls[:4] + ls[5:], 5),
         ("iou_without_miou", lambda ls: ls[:5] + ls[6:], 5),
         ("loss_without_epoch", lambda ls: ls[:3] + ls[4:], 4),
         ("epoch_gap", lambda ls: [s for s in ls if s != "epoch: 7"] , None),
-        ("bad_float", lambda ls: [("loss: 0.3.1" if s.startswith("loss: 0.31") else s) for s in ls], None),
+        ("bad_float", lambda ls: [("loss: 0.3.1" if s.startswith("loss: 0.31") else s)
+                                  for s in ls], None),
         ("empty", lambda ls: [], None),
     ]
 

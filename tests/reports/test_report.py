@@ -37,7 +37,8 @@ def log_run(client, experiment: str, *, group: str, model: str, seed: int, curve
         ps.update(model_params="3368023", model_gflops="35.88", model_field_of_view="3743")
     metrics = []
     for step, v in enumerate(curve):
-        metrics += [Metric("mIoU", v, 1000 + step, step), Metric("mIoU_reduced", v + 1, 1000 + step, step)]
+        metrics += [Metric("mIoU", v, 1000 + step, step),
+                    Metric("mIoU_reduced", v + 1, 1000 + step, step)]
     best = max(curve)
     metrics += [Metric("best_mIoU", best, 5000, len(curve) - 1),
                 Metric("best_mIoU_reduced", best + 1, 5000, len(curve) - 1),
@@ -50,12 +51,14 @@ def log_run(client, experiment: str, *, group: str, model: str, seed: int, curve
 def test_report_from_imported_samples_has_the_paper_numbers(imported_store, tmp_path):
     uri, results = imported_store
     out = tmp_path / "AblationStudies.md"
-    res = _cli("report", "--tracking-uri", uri, "--out", str(out), "--plots", str(tmp_path / "plots"))
+    res = _cli("report", "--tracking-uri", uri, "--out", str(out), "--plots",
+               str(tmp_path / "plots"))
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
-        "curves_ddrnet_comparison.png", "curves_decoder.png", "miou_vs_gflops.png", "miou_vs_gflops.svg", "miou_vs_params.png", "miou_vs_params.svg"]
+        "curves_ddrnet_comparison.png", "curves_decoder.png", "miou_vs_gflops.png",
+        "miou_vs_gflops.svg", "miou_vs_params.png", "miou_vs_params.svg"]
     md = out.read_text()
-    decoder_row = next(l for l in md.splitlines() if l.startswith("| decoder14"))
+    decoder_row = next(row for row in md.splitlines() if row.startswith("| decoder14"))
     assert "75.75 (n=1)" in decoder_row and "sum+3x3 conv" in decoder_row
     assert "| 3.37M" in decoder_row and "35.88" in decoder_row  # facts from regseg.models
     for value in ("77.84", "78.07", "77.53", "77.81 ± 0.27 (n=3)"):
@@ -99,14 +102,16 @@ def test_seeds_give_mean_std_delta_and_welch_p(store_uri, tmp_path):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=store_uri)
-    curves = {("exp43_decoder14", 0): [60.0, 70.0, 71.0], ("exp43_decoder14", 1): [61.0, 72.0, 71.5],
-              ("exp43_decoder26", 0): [62.0, 72.5, 72.0], ("exp43_decoder26", 1): [63.0, 73.5, 73.0],
+    curves = {("exp43_decoder14", 0): [60.0, 70.0, 71.0],
+              ("exp43_decoder14", 1): [61.0, 72.0, 71.5],
+              ("exp43_decoder26", 0): [62.0, 72.5, 72.0],
+              ("exp43_decoder26", 1): [63.0, 73.5, 73.0],
               ("exp43_decoder26", 2): [63.0, 73.0, 72.0]}
     for (model, seed), curve in curves.items():
         log_run(client, "regseg/decoder", group="decoder", model=model, seed=seed, curve=curve)
     for seed, curve in enumerate([[10.0, 20.0], [12.0, 22.0]]):
-        log_run(client, "regseg/smoke", group="smoke", model="exp48_decoder26", seed=seed, curve=curve,
-                label="model_name=exp48_decoder26,lr=0.01", facts=False)
+        log_run(client, "regseg/smoke", group="smoke", model="exp48_decoder26", seed=seed,
+                curve=curve, label="model_name=exp48_decoder26,lr=0.01", facts=False)
     rep = build_report(tracking_uri=store_uri, metric="miou")
     md = rep.markdown
     # decoder14: best-epoch values 71, 72 -> mean 71.50, std 0.71; decoder26: 72.5, 73.5, 73.0
@@ -115,11 +120,12 @@ def test_seeds_give_mean_std_delta_and_welch_p(store_uri, tmp_path):
     p = welch_p([72.5, 73.5, 73.0], [71.0, 72.0])
     from scipy.stats import ttest_ind
     assert p == pytest.approx(ttest_ind([72.5, 73.5, 73.0], [71.0, 72.0], equal_var=False).pvalue)
-    assert rows["decoder26"]["delta"] == pytest.approx(1.5) and rows["decoder26"]["p_value"] == pytest.approx(p)
+    assert (rows["decoder26"]["delta"] == pytest.approx(1.5)
+            and rows["decoder26"]["p_value"] == pytest.approx(p))
     assert rows["decoder14"]["baseline"] and rows["decoder14"]["delta"] is None
     assert rows["decoder26"]["last_mean"] == pytest.approx((72.0 + 73.0 + 72.0) / 3)
     # the decoder table lists decoder26 first (higher mean), with "+1.50" and the p-value
-    line26 = next(l for l in md.splitlines() if l.startswith("| decoder26"))
+    line26 = next(row for row in md.splitlines() if row.startswith("| decoder26"))
     assert "+1.50" in line26 and f"{p:.3f}" in line26
     # an unknown group still gets a generic table keyed by the config label
     assert "## smoke" in md and "model_name=exp48_decoder26,lr=0.01" in md

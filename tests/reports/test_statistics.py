@@ -52,7 +52,8 @@ def test_seeds_needed_reaches_80_percent_power():
     k = seeds_needed(REGSEG, DDRNET)
     d = (sum(REGSEG) - sum(DDRNET)) / 3 / pooled_std(REGSEG, DDRNET)
     power = TTestIndPower().power
-    assert power(effect_size=d, nobs1=k, alpha=0.05) >= 0.8 > power(effect_size=d, nobs1=k - 1, alpha=0.05)
+    assert (power(effect_size=d, nobs1=k, alpha=0.05) >= 0.8
+            > power(effect_size=d, nobs1=k - 1, alpha=0.05))
     assert seeds_needed([1.0, 2.0, 3.0], [10.0, 11.0, 12.0]) == 2  # already powered at n=2
     assert seeds_needed([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == MAX_SEEDS  # no difference at all
     assert seeds_needed([1.0], [1.0, 2.0]) is None
@@ -62,7 +63,8 @@ def test_seeds_needed_reaches_80_percent_power():
     (Comparison(3, 3, 0.01, 0.02, 2.0, 4), "significant"),
     (Comparison(3, 3, 0.30, 0.30, 0.7, 19), "not significant at n=3 (about 19 seeds needed)"),
     (Comparison(2, 3, 0.30, 0.60, 0.7, 19), "not significant at n=2 vs 3 (about 19 seeds needed)"),
-    (Comparison(3, 3, 0.9, 0.9, 0.0, MAX_SEEDS), f"not significant at n=3 (over {MAX_SEEDS} seeds needed)"),
+    (Comparison(3, 3, 0.9, 0.9, 0.0, MAX_SEEDS),
+     f"not significant at n=3 (over {MAX_SEEDS} seeds needed)"),
     (Comparison(1, 3, None, None, None, None), "n=1: no test"),
     (Comparison(0, 3, None, None, None, None), "no test"),
     (Comparison(2, 2, None, None, None, None), "no test"),  # both constant: undefined
@@ -77,7 +79,8 @@ def test_holm_runs_over_the_rows_of_one_table():
     assert out[1] is None and out[3].verdict == "n=1: no test"
     raw = [welch_p(close, base), welch_p(far, base)]
     assert [out[0].p, out[2].p] == pytest.approx(raw)
-    assert [out[0].p_holm, out[2].p_holm] == pytest.approx(holm(raw))  # k = 2, the single row is no test
+    # k = 2, the single row is no test
+    assert [out[0].p_holm, out[2].p_holm] == pytest.approx(holm(raw))
 
 
 def _comparison_store(imported_store, store_uri):
@@ -115,7 +118,8 @@ def test_regseg_vs_ddrnet23_is_not_significant_at_n3(imported_store, store_uri):
     assert (round(ddrnet["mean"], 2), round(ddrnet["std"], 2), ddrnet["n"]) == (77.81, 0.27, 3)
     assert ddrnet["baseline"] and round(regseg["p_value"], 3) == 0.337
     assert regseg["p_holm"] == pytest.approx(regseg["p_value"])  # one comparison in the table
-    assert regseg["verdict"] == f"not significant at n=3 (about {regseg['seeds_needed']} seeds needed)"
+    assert regseg["verdict"] == ("not significant at n=3 "
+                                 f"(about {regseg['seeds_needed']} seeds needed)")
     assert 10 < regseg["seeds_needed"] < 40 and 0.5 < regseg["hedges_g"] < 1.0
     assert regseg["ci_low"] < 77.81 < regseg["ci_high"]
     md = rep.markdown

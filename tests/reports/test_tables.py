@@ -23,7 +23,8 @@ def run(group, model, best, *, last=None, label=None, seed=0, ref_run="", **para
            "last_mIoU": last if last is not None else best - 1,
            "last_mIoU_reduced": last if last is not None else best - 1,
            "model_params": 3368023.0, "model_gflops": 35.88, "model_field_of_view": 3743.0}
-    rec.update({f"param.{k}": v if isinstance(v, str) else json.dumps(v) for k, v in params.items()})
+    rec.update({f"param.{k}": v if isinstance(v, str) else json.dumps(v)
+                for k, v in params.items()})
     return rec
 
 
@@ -42,7 +43,8 @@ def test_every_registered_shape_renders(shape):
 
 
 def test_backbone_table_borrows_exp43_decoder14_and_has_paper_columns():
-    runs = [run("backbone", "exp48_decoder14", 75.9), run("backbone", "regnety600mf_decoder14", 73.2),
+    runs = [run("backbone", "exp48_decoder14", 75.9),
+            run("backbone", "regnety600mf_decoder14", 73.2),
             run("decoder", "exp43_decoder14", 75.75), run("decoder", "exp43_decoder26", 75.8)]
     tables = {t.group: t for t in build_tables(frame_from_records(runs))}
     bb = tables["backbone"]
@@ -62,8 +64,9 @@ def test_resize_crop_is_a_matrix():
     for lo, hi in ((400, 1600), (512, 2048)):
         for crop, v in (([512, 1024], 74.0), ([768, 768], 75.0), ([1024, 1024], 75.5)):
             for seed in (0, 1):
-                runs.append(run("resize_crop", "exp49_decoder14", v + (hi == 2048) * 0.2 + seed * 0.1,
-                                seed=seed, train_min_size=lo, train_max_size=hi, train_crop_size=crop))
+                runs.append(run("resize_crop", "exp49_decoder14",
+                                v + (hi == 2048) * 0.2 + seed * 0.1, seed=seed,
+                                train_min_size=lo, train_max_size=hi, train_crop_size=crop))
     matrix, detail = build_tables(frame_from_records(runs))
     assert matrix.headers == ["resize \\ crop", "512x1024", "768x768", "1024x1024"]
     assert [r[0] for r in matrix.cells] == ["400-1600", "512-2048"]
@@ -85,7 +88,8 @@ def test_competitor_comparison_lists_runs_then_mean():
 
 
 def test_reproducibility_and_generic_groups():
-    runs = [run("reproducibility", "exp49_decoder14", v, label="same") for v in (75.5, 75.6, 75.2, 75.3)]
+    runs = [run("reproducibility", "exp49_decoder14", v, label="same")
+            for v in (75.5, 75.6, 75.2, 75.3)]
     runs += [run("my_sweep", "exp48_decoder26", 70.0, label="lr=0.1"),
              run("my_sweep", "exp48_decoder26", 71.0, label="lr=0.01")]
     tables = build_tables(frame_from_records(runs))

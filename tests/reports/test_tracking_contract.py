@@ -18,8 +18,10 @@ def test_tracker_logged_seeds_become_mean_std_rows(store_uri, tmp_path):
     from orchestrator.tracking import MlflowCallback, Tracker
 
     tracker = Tracker(store_uri, artifact_root=tmp_path / "artifacts")
-    curves = {("exp48_decoder14", 0): [50.0, 60.0, 59.0], ("exp48_decoder14", 1): [51.0, 62.0, 61.0],
-              ("exp43_decoder14", 0): [49.0, 58.0, 58.5], ("exp43_decoder14", 1): [48.0, 57.0, 56.0]}
+    curves = {("exp48_decoder14", 0): [50.0, 60.0, 59.0],
+              ("exp48_decoder14", 1): [51.0, 62.0, 61.0],
+              ("exp43_decoder14", 0): [49.0, 58.0, 58.5],
+              ("exp43_decoder14", 1): [48.0, 57.0, 56.0]}
     for i, ((model, seed), curve) in enumerate(curves.items()):
         job = _job(i, "smoke", model, seed, f"model_name={model}")
         run_id = tracker.ensure_run(job)

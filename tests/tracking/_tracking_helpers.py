@@ -19,11 +19,12 @@ def epoch_metrics(epoch: int, *, evaluated: bool = True) -> dict[str, float]:
     """A metrics dict shaped like the engine's (docs/CONTRACTS.md), values derived from epoch."""
     from regseg.data import CITYSCAPES_CLASSES
 
-    metrics = {"loss": 2.0 - 0.1 * epoch, "lr": 0.05 * (1 - epoch / 10), "images_per_s": 100.0 + epoch,
-               "epoch_time": 1.5}
+    metrics = {"loss": 2.0 - 0.1 * epoch, "lr": 0.05 * (1 - epoch / 10),
+               "images_per_s": 100.0 + epoch, "epoch_time": 1.5}
     if evaluated:
         metrics.update({"mIoU": 10.0 + epoch, "mIoU_reduced": 11.0 + epoch, "pixel_accuracy": 50.0})
-        metrics.update({f"iou/{name}": float(i + epoch) for i, name in enumerate(CITYSCAPES_CLASSES)})
+        metrics.update({f"iou/{name}": float(i + epoch)
+                        for i, name in enumerate(CITYSCAPES_CLASSES)})
     return metrics
 
 

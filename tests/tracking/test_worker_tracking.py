@@ -1,6 +1,6 @@
 """End to end through real processes: `regseg queue` a tiny sweep, a real `regseg worker` trains it
-(real `python -m orchestrator.workers.job` subprocesses on synthetic data) into the embedded MLflow store;
-one job is killed with SIGKILL mid-run and its next attempt resumes into the same run."""
+(real `python -m orchestrator.workers.job` subprocesses on synthetic data) into the embedded MLflow
+store; one job is killed with SIGKILL mid-run and its next attempt resumes into the same run."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ EPOCH_KEYS = ("loss", "lr", "images_per_s", "epoch_time")
 
 
 def _job_pid(job_dir: Path) -> int | None:
-    """The pid of the `orchestrator.workers.job` process training into ``job_dir`` (our grandchild)."""
+    """The pid of the `orchestrator.workers.job` process training into ``job_dir`` (our
+    grandchild)."""
     needle = str(job_dir).encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

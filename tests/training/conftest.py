@@ -37,9 +37,10 @@ def tiny_config(training_dataset):
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
     """Run these tests single-threaded (module scope, so module fixtures such as the reference
-    run of the resume test use the same thread count: results depend on it). On a shared 2-core machine (other test areas running in
-    parallel), two OpenMP threads that wait on each other are many times slower than one; on an
-    idle machine the tiny 64x128 batches gain little from a second thread."""
+    run of the resume test use the same thread count: results depend on it). On a shared 2-core
+    machine (other test areas running in parallel), two OpenMP threads that wait on each other
+    are many times slower than one; on an idle machine the tiny 64x128 batches gain little from
+    a second thread."""
     import torch
 
     before = torch.get_num_threads()

@@ -41,7 +41,8 @@ def test_folded_eval_copy_matches_the_unfolded_logits(name):
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is kept
     assert (got - want).abs().max().item() <= 1e-4 * max(1.0, want.abs().max().item())
-    assert torch.equal(got.argmax(1), want.argmax(1)) or (got.argmax(1) != want.argmax(1)).float().mean() < 1e-3
+    assert (torch.equal(got.argmax(1), want.argmax(1))
+            or (got.argmax(1) != want.argmax(1)).float().mean() < 1e-3)
 
 
 def test_prepare_for_training_keeps_values_and_state_dict_keys():
@@ -120,5 +121,6 @@ def test_loader_batches_arrive_channels_last(tiny_config):
     from regseg.data import build_loaders
 
     images, labels = next(iter(build_loaders(tiny_config)[0]))
-    assert images.shape == (2, 3, 64, 128) and images.is_contiguous(memory_format=torch.channels_last)
+    assert (images.shape == (2, 3, 64, 128)
+            and images.is_contiguous(memory_format=torch.channels_last))
     assert labels.dtype == torch.int64

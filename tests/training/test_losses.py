@@ -24,7 +24,9 @@ def test_registry_lists_both_losses():
 
 
 def test_unknown_loss_names_the_valid_ones():
-    with pytest.raises(UnknownNameError, match="loss_type: expected one of bootstrapped_cross_entropy, cross_entropy, got 'focal'"):
+    with pytest.raises(UnknownNameError,
+                       match="loss_type: expected one of bootstrapped_cross_entropy, "
+                             "cross_entropy, got 'focal'"):
         build_loss("focal")
 
 
@@ -86,7 +88,8 @@ def test_bootstrapped_k_larger_than_the_batch_keeps_every_pixel():
 
 
 def test_build_bootstrapped_from_config_sizes():
-    loss = build_loss("bootstrapped_cross_entropy", ignore_index=255, batch_size=2, crop_size=(8, 16))
+    loss = build_loss("bootstrapped_cross_entropy", ignore_index=255, batch_size=2,
+                      crop_size=(8, 16))
     assert isinstance(loss, BootstrappedCrossEntropy)
     assert loss.min_k == 16 and loss.threshold == 0.3 and loss.ignore_index == 255
 

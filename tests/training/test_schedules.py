@@ -14,7 +14,8 @@ PINNED = {
              10000: 0.0},
     "cosine": {0: 0.1, 1500: 0.5200267941518012, 5000: 0.5, 10000: 0.0},
     "exp": {0: 0.1, 1500: 0.27565297849499976, 5000: 0.1, 10000: 0.01},  # beta 0.01
-    "step": {0: 0.1, 1500: 0.55, 3000: 1.0, 8899: 1.0, 8900: 0.1, 9599: 0.1, 9600: 0.01, 9999: 0.01},
+    "step": {0: 0.1, 1500: 0.55, 3000: 1.0, 8899: 1.0, 8900: 0.1, 9599: 0.1, 9600: 0.01,
+             9999: 0.01},
 }
 
 
@@ -47,7 +48,8 @@ def test_past_the_end_stays_at_the_end_value():
 
 
 def test_unknown_schedule_names_the_valid_ones():
-    with pytest.raises(UnknownNameError, match="lr_scheduler: expected one of cosine, exp, poly, step, got 'linear'"):
+    with pytest.raises(UnknownNameError,
+                       match="lr_scheduler: expected one of cosine, exp, poly, step, got 'linear'"):
         build_lr_lambda("linear", total_iters=10)
 
 
