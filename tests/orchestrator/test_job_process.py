@@ -14,6 +14,7 @@ import pytest
 
 from orchestrator import queue
 from orchestrator.queue.store import open_store
+
 from _orch_helpers import write_spec
 
 

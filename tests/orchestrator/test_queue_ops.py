@@ -11,8 +11,9 @@ from sqlalchemy import text
 
 from orchestrator import queue
 from orchestrator.errors import QueueError
-from orchestrator.specs import expand, load_spec
 from orchestrator.queue.store import open_store
+from orchestrator.specs import expand, load_spec
+
 from _orch_helpers import lr_spec
 
 
@@ -32,7 +33,8 @@ def test_schema_is_migrated_on_open_and_head_constant_matches_migrations(db_url:
     assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
     store = open_store(db_url)
     with store.session_scope() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == SCHEMA_HEAD
+        version = s.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        assert version == SCHEMA_HEAD
     close_all()
     store = open_store(db_url)  # reopening an up-to-date database is a no-op
     assert queue.counts(store) == dict.fromkeys(

@@ -1,4 +1,5 @@
-"""Tracker (worker side) against a real sqlite MLflow store: experiments, runs, tags, params, status."""
+"""Tracker (worker side) against a real sqlite MLflow store: experiments, runs, tags, params,
+status."""
 
 from __future__ import annotations
 
@@ -121,7 +122,8 @@ def test_default_store_is_under_the_state_dir(tmp_path, monkeypatch, make_job):
     run_id = t.ensure_run(make_job(group="backbone"))
     exp = t.client.get_experiment(t.client.get_run(run_id).info.experiment_id)
     assert exp.name == "regseg/backbone"
-    assert exp.artifact_location == (tmp_path / "state" / "mlartifacts" / "regseg" / "backbone").as_uri()
+    expected_root = tmp_path / "state" / "mlartifacts" / "regseg" / "backbone"
+    assert exp.artifact_location == expected_root.as_uri()
     assert (tmp_path / "state" / "mlflow.db").exists()
 
 

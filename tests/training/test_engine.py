@@ -59,7 +59,8 @@ class StopAfter:
 
 @pytest.fixture(scope="module")
 def cli_run(tiny_config, tmp_path_factory):
-    """`regseg train` of the tiny config for 2 epochs: (out_dir, per-epoch rows, stdout, seconds)."""
+    """`regseg train` of the tiny config for 2 epochs: (out_dir, per-epoch rows, stdout,
+    seconds)."""
     from typer.testing import CliRunner
 
     from regseg.cli import app
@@ -97,7 +98,8 @@ def test_cli_train_two_epochs_improves_miou(cli_run, tiny_config):
     assert json.loads((out / "config.json").read_text())["epochs"] == 2  # --set epochs=2 applied
     saved = json.loads((out / "summary.json").read_text())
     assert len(saved["confusion_matrix"]) == 19
-    assert elapsed < 120, f"2 epochs took {elapsed:.0f}s (target: under a minute on an idle 2-core CPU)"
+    assert elapsed < 120, (f"2 epochs took {elapsed:.0f}s (target: under a minute on an idle "
+                           f"2-core CPU)")
 
 
 @pytest.mark.slow
@@ -114,7 +116,8 @@ def test_checkpoints_are_complete_and_weights_only(cli_run):
                 "config", "iteration"} <= set(payload)
         assert {"python", "numpy", "torch", "cuda", "loader"} <= set(payload["rng"])
         epochs[path.name] = payload["epoch"]
-    assert epochs == {"last.pt": 1, "last.prev.pt": 0, "best.pt": 1, "epoch_0.pt": 0, "epoch_1.pt": 1}
+    assert epochs == {"last.pt": 1, "last.prev.pt": 0, "best.pt": 1, "epoch_0.pt": 0,
+                      "epoch_1.pt": 1}
     report = load_weights(build_model("exp48_decoder26"), directory / "best.pt", strict=True)
     assert report.clean
 
@@ -215,8 +218,8 @@ def test_cli_train_rejects_a_bad_override(tiny_config, tmp_path):
     from regseg.errors import ConfigError
 
     config = _write_config(tiny_config, tmp_path / "tiny.yaml")
-    result = CliRunner().invoke(app, ["train", "--config", str(config), "--out", str(tmp_path / "o"),
-                                      "--set", "epochs=0"])
+    result = CliRunner().invoke(app, ["train", "--config", str(config),
+                                      "--out", str(tmp_path / "o"), "--set", "epochs=0"])
     assert isinstance(result.exception, ConfigError) and "epochs" in str(result.exception)
     assert not (tmp_path / "o" / "checkpoints").exists()
 
@@ -226,7 +229,8 @@ def test_engine_imports_no_tracking_or_orchestration():
     import sys
 
     code = ("import sys, regseg.engine, regseg.train, regseg.cli.train; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('mlflow', 'orchestrator', 'reports')]; "
+            "bad = [m for m in sys.modules "
+            "if m.split('.')[0] in ('mlflow', 'orchestrator', 'reports')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -248,7 +252,8 @@ def test_finetuning_reinitialises_only_the_classifier(cli_run, tiny_config, tmp_
     from regseg.errors import WeightsMismatchError
 
     best = cli_run[0] / "checkpoints" / "best.pt"
-    cfg = tiny_config.with_overrides(pretrained_path=str(best), num_classes=20, change_num_classes=True)
+    cfg = tiny_config.with_overrides(pretrained_path=str(best), num_classes=20,
+                                     change_num_classes=True)
     # stop before epoch 0: last.pt = the starting weights
     with pytest.raises(TrainingInterrupted, match="stopped during epoch 0; last.pt holds epoch -1"):
         train(cfg, out_dir=tmp_path, stop=StopAfter(1), progress=False)
@@ -258,4 +263,5 @@ def test_finetuning_reinitialises_only_the_classifier(cli_run, tiny_config, tmp_
     assert different == ["decoder.classifier.bias", "decoder.classifier.weight"]
     assert all(torch.equal(start[k], source[k]) for k in source if k not in different)
     with pytest.raises(WeightsMismatchError, match="decoder.classifier"):
-        train(cfg.with_overrides(change_num_classes=False), out_dir=tmp_path / "strict", progress=False)
+        train(cfg.with_overrides(change_num_classes=False), out_dir=tmp_path / "strict",
+              progress=False)

@@ -1,4 +1,5 @@
-"""SIGTERM/SIGINT: the stop event, and `python -m regseg.train` exiting 75 with a resumable checkpoint."""
+"""SIGTERM/SIGINT: the stop event, and `python -m regseg.train` exiting 75 with a resumable
+checkpoint."""
 
 from __future__ import annotations
 

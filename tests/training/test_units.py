@@ -64,10 +64,12 @@ def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):
     gen = torch.Generator().manual_seed(5)
     random.seed(1), np.random.seed(2), torch.manual_seed(3)
     ckpt.atomic_save({"rng": ckpt.capture_rng(gen)}, tmp_path / "rng.pt")
-    expected = (random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=gen).item())
+    expected = (random.random(), np.random.rand(), torch.rand(1).item(),
+                torch.rand(1, generator=gen).item())
     random.seed(9), np.random.seed(9), torch.manual_seed(9), gen.manual_seed(9)
     ckpt.restore_rng(torch.load(tmp_path / "rng.pt", weights_only=True)["rng"], gen)
-    got = (random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=gen).item())
+    got = (random.random(), np.random.rand(), torch.rand(1).item(),
+           torch.rand(1, generator=gen).item())
     assert got == expected
 
 
@@ -131,7 +133,8 @@ def test_sgd_has_no_weight_decay_on_bn_params_of_regseg():
     model = build_model("exp48_decoder26")
     opt = build_optimizer(model, lr=0.05, momentum=0.9, weight_decay=1e-4, bn_weight_decay=False)
     bn_group, other = opt.param_groups
-    bn_ids = {id(p) for m in model.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters()}
+    bn_ids = {id(p) for m in model.modules() if isinstance(m, nn.BatchNorm2d)
+              for p in m.parameters()}
     assert {id(p) for p in bn_group["params"]} == bn_ids and bn_group["weight_decay"] == 0.0
     assert other["weight_decay"] == 1e-4 and other["momentum"] == 0.9 and other["lr"] == 0.05
     assert len(bn_group["params"]) + len(other["params"]) == len(list(model.parameters()))
@@ -153,6 +156,7 @@ def test_precise_bn_averages_per_batch_statistics():
 
 
 def test_evaluate_with_a_progress_bar(capsys):
-    result = evaluate(OneHotModel(), [_batch([[1]], [[1]])], num_classes=3, device="cpu", progress=True)
+    result = evaluate(OneHotModel(), [_batch([[1]], [[1]])], num_classes=3, device="cpu",
+                      progress=True)
     assert result["iou/1"] == 100.0
     assert "eval" in capsys.readouterr().err
