@@ -30,7 +30,7 @@ import json
 import re
 import typing
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping
 
 from pydantic import (
     BaseModel,
@@ -333,27 +333,6 @@ def _field_kind(annotation: Any) -> str | None:
 
 _FIELD_KINDS = {name: kind for name, field in TrainConfig.model_fields.items()
                 if (kind := _field_kind(field.annotation)) is not None}
-
-
-def parse_set(items: Sequence[str]) -> dict[str, Any]:
-    """Parse ``["key=value", ...]`` (CLI ``--set``) into a dict; values are YAML-typed.
-
-    ``lr=0.01`` -> 0.01, ``train_crop_size=[512,1024]`` -> [512, 1024], ``pretrained_path=``
-    -> None. Raises ConfigError on an item without ``=`` or with an empty key.
-    """
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--set: expected key=value, got {item!r}")
-        try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            out[key] = raw
-    return out
 
 
 _STRICT_KINDS = {

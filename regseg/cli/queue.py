@@ -26,11 +26,13 @@ def register(app: typer.Typer) -> None:
 
 def queue_cmd(
     specs: List[Path] = typer.Argument(..., help="Spec files (experiments/*.yaml)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded runs; queue nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Print the expanded runs; queue nothing."),
     force: bool = typer.Option(False, "--force", help="Queue known runs again as new repetitions."),
     priority: int = typer.Option(0, "--priority", help="Higher runs first."),
     max_attempts: int = typer.Option(3, "--max-attempts", min=1, help="Failed attempts allowed."),
-    sets: List[str] = typer.Option([], "--set", help="Override a base key: KEY=VALUE (YAML value)."),
+    sets: List[str] = typer.Option([], "--set",
+                                   help="Override a base key: KEY=VALUE (YAML value)."),
     project_dir: Optional[Path] = typer.Option(None, "--project-dir",
                                                help="Directory spec paths are confined to."),
     yes: bool = typer.Option(False, "--yes", "-y", help=f"Do not ask before queueing more than "
@@ -50,7 +52,7 @@ def queue_cmd(
     from orchestrator.queue.store import open_store
     from orchestrator.specs import load_and_expand
     from regseg.cli._output import emit
-    from regseg.config import parse_set
+    from regseg.cli._overrides import parse_set
 
     batches = load_and_expand(specs, project_dir=project_dir, overrides=parse_set(sets))
     store = open_store(db)
@@ -228,7 +230,8 @@ def worker_cmd(
     command = None
     if job_command:
         command = json.loads(job_command)
-        if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+        strings = isinstance(command, list) and all(isinstance(a, str) for a in command)
+        if not command or not strings:
             raise QueueError(f"--job-command: expected a JSON list of strings, got {job_command!r}")
     options = WorkerOptions(lease_seconds=lease_seconds, max_jobs=max_jobs,
                             exit_when_empty=exit_when_empty, poll_seconds=poll_seconds,

@@ -17,11 +17,16 @@ def register(app: typer.Typer) -> None:
 
 def train_command(
     config: Path = typer.Option(..., "--config", "-c", help="TrainConfig YAML/JSON file."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory (checkpoints/, metrics.jsonl, summary.json)."),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a field: key=value (repeatable)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars (only on a terminal)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (1 is best on a busy CPU)."),
-    cpu_bf16: bool = typer.Option(False, "--cpu-bf16", help="On CPU, autocast to bf16 when mixed_precision is on "
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="Run directory (checkpoints/, metrics.jsonl, summary.json)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set",
+                                             help="Override a field: key=value (repeatable)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress",
+                                  help="Progress bars (only on a terminal)."),
+    threads: Optional[int] = typer.Option(None, "--threads",
+                                          help="torch CPU threads (1 is best on a busy CPU)."),
+    cpu_bf16: bool = typer.Option(False, "--cpu-bf16",
+                                  help="On CPU, autocast to bf16 when mixed_precision is on "
                                   "(default: fp32 on CPU; CUDA uses fp16 + GradScaler)."),
     fmt: str = typer.Option("table", "--format", help="table | json"),
 ) -> None:
@@ -30,7 +35,7 @@ def train_command(
     SIGTERM/SIGINT stop at the next iteration with a resumable checkpoint (exit status 75).
     """
     from regseg.cli._output import emit
-    from regseg.config import parse_set
+    from regseg.cli._overrides import parse_set
     from regseg.train import run, stop_on_signals
 
     with stop_on_signals() as stop:
@@ -86,7 +91,7 @@ def eval_command(
     from regseg.cli._eval_config import eval_config
     from regseg.cli._eval_source import from_run, from_weights
     from regseg.cli._output import emit
-    from regseg.config import parse_set
+    from regseg.cli._overrides import parse_set
     from regseg.engine.setup import evaluate_weights
     from regseg.train import set_threads
 
@@ -113,7 +118,8 @@ def _print_eval(cfg, result: dict, fmt: str, emit) -> None:
     if fmt == "json":
         emit({"model": cfg.model_name, "split": cfg.val_split, "images": int(result["eval_images"]),
               "mIoU": result["mIoU"], "mIoU_reduced": result["mIoU_reduced"],
-              "exclude_classes": list(cfg.exclude_classes), "pixel_accuracy": result["pixel_accuracy"],
+              "exclude_classes": list(cfg.exclude_classes),
+              "pixel_accuracy": result["pixel_accuracy"],
               "iou": ious, "images_per_s": result["eval_images_per_s"]}, fmt)
         return
     rows = [{"class": name, "IoU (%)": v} for name, v in ious.items()]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from regseg.config import TrainConfig, parse_set
+from regseg.cli._overrides import parse_set
+from regseg.config import TrainConfig
 from regseg.errors import ConfigError
 
 DATA = Path(__file__).resolve().parents[1] / "data"

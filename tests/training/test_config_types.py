@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from regseg.config import TrainConfig, parse_set
+from regseg.cli._overrides import parse_set
+from regseg.config import TrainConfig
 from regseg.errors import ConfigError
 
 COERCIBLE = [
