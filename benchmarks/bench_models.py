@@ -28,7 +28,8 @@ def main() -> None:
     print(f"model {args.model}, device {args.device}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, rounds {args.rounds} x iters {args.iters}")
     for mode in ("eval", "train"):
-        row = model_ratio(args.model, mode, device=args.device, rounds=args.rounds, iters=args.iters)
+        row = model_ratio(args.model, mode, device=args.device, rounds=args.rounds,
+                          iters=args.iters)
         print(f"{row['name']}: eager {row['baseline']:.2f} img/s, engine {row['value']:.2f} img/s, "
               f"x{row['ratio']:.2f}")
 

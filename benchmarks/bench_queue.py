@@ -81,7 +81,8 @@ def expand_and_submit(url: str, project: Path) -> tuple[float, float, int]:
     from orchestrator.specs import expand, load_spec
 
     lrs = [f"{0.0001 * (i + 1):.6f}" for i in range(100)]
-    path = _spec(project, f"big_{uuid.uuid4().hex[:6]}", {"lr": lrs, "batch_size": list(range(1, 101))})
+    path = _spec(project, f"big_{uuid.uuid4().hex[:6]}", {"lr": lrs, "batch_size": list(range(1,
+                                                                                              101))})
     store = open_store(url)
     t0 = time.perf_counter()
     spec = load_spec(path, project_dir=project)

@@ -31,7 +31,8 @@ GROUP_MODELS = {  # group -> (models, configurations per model)
     "backbone": ([f"{b}_decoder14" for b in ("exp30", "exp43", "exp46", "exp47", "exp48", "exp49",
                                               "exp50", "exp51", "exp52", "regnety600mf")], 1),
     "decoder": ([f"exp43_{d}" for d in ("decoder4", "decoder10", "decoder12", "decoder14",
-                                        "decoder26", "lraspp", "SFNetDecoder", "BisenetDecoder")], 1),
+                                        "decoder26", "lraspp", "SFNetDecoder", "BisenetDecoder")],
+                                        1),
     "resize_crop": (["exp49_decoder14"], 7),
     "training_techniques": (["exp48_decoder26"], 3),
     "reproducibility": (["exp49_decoder14"], 1),
@@ -65,7 +66,8 @@ def synthetic_records(n: int, seed: int = 0) -> list[dict]:
             "model_params": 3368023.0, "model_gflops": 35.88, "model_field_of_view": 3743.0,
             "param.train_min_size": str(lo), "param.train_max_size": str(hi),
             "param.train_crop_size": json.dumps(crop), "param.aug_mode": "custom3",
-            "param.loss_type": "cross_entropy", "param.epochs": "500", "param.lr": str(0.01 * (k + 1)),
+            "param.loss_type": "cross_entropy", "param.epochs": "500",
+            "param.lr": str(0.01 * (k + 1)),
         })
     return rows
 
@@ -101,13 +103,16 @@ def _log_runs(uri: str, n: int) -> None:
         if exp not in exp_ids:
             exp_ids[exp] = client.create_experiment(exp)
         run_id = client.create_run(exp_ids[exp]).info.run_id
-        tags = {"regseg.group": rec["group"], "regseg.model": rec["model"], "regseg.source": "regseg",
+        tags = {"regseg.group": rec["group"], "regseg.model": rec["model"],
+                "regseg.source": "regseg",
                 "regseg.config_label": rec["config_label"], "regseg.seed": rec["seed"]}
         params = {k[6:]: v for k, v in rec.items() if k.startswith("param.")}
         params.update({f"knob_{j}": str(j) for j in range(36)}, model_params="3368023",
                       model_gflops="35.88", model_field_of_view="3743")
-        metrics = [Metric("mIoU", rec["best_mIoU"] - d, 0, s) for s, d in ((24, 5), (249, 1), (499, 0.2))]
-        metrics += [Metric(k, rec[k], 0, 499) for k in ("best_mIoU", "best_mIoU_reduced", "best_epoch")]
+        metrics = [Metric("mIoU", rec["best_mIoU"] - d, 0, s) for s, d in ((24, 5), (249, 1), (499,
+                                                                                               0.2))]
+        metrics += [Metric(k, rec[k], 0, 499) for k in ("best_mIoU", "best_mIoU_reduced",
+                                                        "best_epoch")]
         client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()],
                          tags=[RunTag(k, v) for k, v in tags.items()])
         client.set_terminated(run_id, "FINISHED")
@@ -150,7 +155,8 @@ def main() -> None:
         mlflow = bench_mlflow(args.mlflow_runs, args.runs, out) if args.mlflow_runs else None
     est = None
     if mlflow:
-        est = round(mlflow[f"load_runs_extrapolated_to_{args.runs}_s"] + frame["tables_markdown_s"], 2)
+        est = round(mlflow[f"load_runs_extrapolated_to_{args.runs}_s"] + frame["tables_markdown_s"],
+                    2)
     print(json.dumps({"frame": frame, "mlflow": mlflow,
                       f"estimated_end_to_end_{args.runs}_runs_s": est}, indent=2))
 

@@ -57,7 +57,8 @@ def _config(data_dir: Path, args):
                        mixed_precision=args.amp, aug_mode="baseline", class_uniform_pct=0.0,
                        train_min_size=h, train_max_size=w, train_crop_size=(h, w),
                        val_input_size=h, val_label_size=h, num_workers=0, max_eval=args.val,
-                       eval_every=1, eval_last_k_epochs=0, save_every_k_epochs=0, device=args.device)
+                       eval_every=1, eval_last_k_epochs=0, save_every_k_epochs=0,
+                       device=args.device)
 
 
 def _measure(cfg, tracking_uri: str, out: Path) -> dict:

@@ -49,7 +49,8 @@ def translate_reference(d: dict[str, Any], fields: set[str]) -> tuple[dict[str, 
             for target in _REFERENCE_RENAMES[key]:
                 out[target] = value
         elif key in fields:
-            out[key] = _REFERENCE_VALUES.get((key, value), value) if isinstance(value, str) else value
+            out[key] = _REFERENCE_VALUES.get((key, value), value) if isinstance(value,
+                                                                                str) else value
         else:  # bookkeeping, or a key this project does not model
             ignored.append(key)
     if out.get("exclude_classes") in ([16], (16,)) and out.get("num_classes", 19) == 19:

@@ -31,7 +31,8 @@ class BootstrappedCrossEntropy(nn.Module):
     ``min_k`` is fixed at construction from the configured batch and crop size.
     """
 
-    def __init__(self, *, min_k: int, threshold: float = BOOTSTRAP_THRESHOLD, ignore_index: int = 255):
+    def __init__(self, *, min_k: int, threshold: float = BOOTSTRAP_THRESHOLD,
+                 ignore_index: int = 255):
         super().__init__()
         self.min_k = int(min_k)
         self.threshold = float(threshold)
@@ -61,9 +62,11 @@ def _cross_entropy(*, ignore_index: int, **_: object) -> nn.Module:
     return nn.CrossEntropyLoss(ignore_index=ignore_index)
 
 
-def _bootstrapped(*, ignore_index: int, batch_size: int, crop_size, threshold: float = BOOTSTRAP_THRESHOLD,
+def _bootstrapped(*, ignore_index: int, batch_size: int, crop_size,
+                  threshold: float = BOOTSTRAP_THRESHOLD,
                   **_: object) -> nn.Module:
-    return BootstrappedCrossEntropy(min_k=bootstrap_min_k(batch_size=batch_size, crop_size=crop_size),
+    return BootstrappedCrossEntropy(min_k=bootstrap_min_k(batch_size=batch_size,
+                                                          crop_size=crop_size),
                                     threshold=threshold, ignore_index=ignore_index)
 
 

@@ -21,7 +21,8 @@ def split_bn_params(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Param
     return bn, other
 
 
-def build_optimizer(model: nn.Module, *, lr: float, momentum: float = 0.9, weight_decay: float = 1e-4,
+def build_optimizer(model: nn.Module, *, lr: float, momentum: float = 0.9,
+                    weight_decay: float = 1e-4,
                     bn_weight_decay: bool = False, fused: bool | None = None,
                     foreach: bool | None = None) -> torch.optim.SGD:
     """SGD over every parameter of ``model``.
@@ -34,6 +35,7 @@ def build_optimizer(model: nn.Module, *, lr: float, momentum: float = 0.9, weigh
         groups = [{"params": list(model.parameters())}]
     else:
         bn, other = split_bn_params(model)
-        groups = [{"params": bn, "weight_decay": 0.0}, {"params": other, "weight_decay": weight_decay}]
+        groups = [{"params": bn, "weight_decay": 0.0}, {"params": other,
+                                                        "weight_decay": weight_decay}]
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
                            fused=fused, foreach=foreach)

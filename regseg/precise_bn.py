@@ -15,7 +15,8 @@ __all__ = ["recompute_bn_stats"]
 
 
 @torch.no_grad()
-def recompute_bn_stats(model: nn.Module, loader, num_samples: int, *, device: torch.device | str = "cpu",
+def recompute_bn_stats(model: nn.Module, loader, num_samples: int, *,
+                       device: torch.device | str = "cpu",
                        stop=None) -> int:
     """Recompute BN running statistics in place; returns the number of batches used.
 

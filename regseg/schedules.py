@@ -72,7 +72,8 @@ def warmup_multiplier(it: int, *, warmup_iters: int, warmup_factor: float) -> fl
     return warmup_factor + (1.0 - warmup_factor) * (it / warmup_iters)
 
 
-def build_lr_lambda(name: str, *, total_iters: int, warmup_iters: int = 0, warmup_factor: float = 0.1,
+def build_lr_lambda(name: str, *, total_iters: int, warmup_iters: int = 0,
+                    warmup_factor: float = 0.1,
                     poly_power: float = 0.9, exp_beta: float = 0.1,
                     min_lr: float = 0.0) -> Callable[[int], float]:
     """The lr multiplier of schedule ``name`` as a function of the iteration.
@@ -95,7 +96,8 @@ def build_lr_lambda(name: str, *, total_iters: int, warmup_iters: int = 0, warmu
     return multiplier
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, name: str, **options) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(optimizer: torch.optim.Optimizer, name: str,
+                    **options) -> torch.optim.lr_scheduler.LambdaLR:
     """A ``LambdaLR`` driven by :func:`build_lr_lambda`; call ``.step()`` after every optimiser step.
 
     Its ``state_dict()`` holds only numbers (the multiplier is rebuilt from the config on resume).

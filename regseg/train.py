@@ -86,7 +86,8 @@ def run(config_path: str | Path, out_dir: str | Path, *, overrides: dict[str, An
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    return train(cfg, out_dir=out, callbacks=callbacks, stop=stop, progress=progress, cpu_amp=cpu_amp)
+    return train(cfg, out_dir=out, callbacks=callbacks, stop=stop, progress=progress,
+                 cpu_amp=cpu_amp)
 
 
 def run_to_exit(config_path: str | Path, out_dir: str | Path,
@@ -113,13 +114,15 @@ def run_to_exit(config_path: str | Path, out_dir: str | Path,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m regseg.train``; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m regseg.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m regseg.train",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="resolved TrainConfig (.json or .yaml)")
     parser.add_argument("--out", required=True, help="run directory (checkpoints/, metrics.jsonl)")
     parser.add_argument("--no-progress", action="store_true", help="never show progress bars")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Handlers stay until the process exits: restored defaults would let a second SIGTERM that
     # arrives after the stop (worker and scheduler both sending) kill it instead of exiting 75.
     stop = install_stop_handlers()

@@ -69,7 +69,8 @@ def _measure(data: Path, *, batches: int, batch: int, warmup: int) -> LoaderResu
     )
 
     items = find_cityscapes(data, "train")
-    new = SegmentationDataset(items, read_cityscapes_label, TrainTransform(256, 1792, (768, 768), "custom3"))
+    new = SegmentationDataset(items, read_cityscapes_label, TrainTransform(256, 1792, (768, 768),
+                                                                           "custom3"))
     old = PreviousTrainTransform(256, 1792, (768, 768), "custom3")
     centroids = class_uniform.build_centroids([label for _, label in items], read_cityscapes_label,
                                               num_classes=19, cache_stem=None)

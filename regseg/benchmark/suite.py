@@ -58,7 +58,8 @@ def model_ratio(model: str, mode: str, *, device: str, rounds: int, iters: int) 
     label = (f"eval {batch}x3x{size[0]}x{size[1]}" if mode == "eval"
              else f"train step batch {batch} at {size[0]}x{size[1]}")
     return {"name": f"{model} {label}", "unit": "images/s",
-            "baseline": batch / statistics.median(eager), "value": batch / statistics.median(engine),
+            "baseline": batch / statistics.median(eager),
+            "value": batch / statistics.median(engine),
             "ratio": statistics.median(b / e for b, e in zip(eager, engine)),
             "baseline_is": "plain eager (contiguous, unfused, no_grad / for-loop SGD)"}
 

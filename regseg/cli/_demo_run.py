@@ -48,7 +48,8 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     done_now = _succeeded(store, spec_name)
     report_path, plots = _report(out, state)
     return {
-        "out": str(out), "sweep": submitted.sweep_id, "runs": submitted.n_runs, "new": submitted.n_new,
+        "out": str(out), "sweep": submitted.sweep_id, "runs": submitted.n_runs,
+        "new": submitted.n_new,
         "known": submitted.n_known, "succeeded": counts.get("succeeded", 0),
         # what this call trained, and what an earlier call had finished (a re-run after an
         # interruption trains only the rest)

@@ -18,10 +18,12 @@ def register(app: typer.Typer) -> None:
 
 
 def demo_cmd(
-    out: str = typer.Option("demo_out", "--out", help="Output directory (a self-contained project)."),
+    out: str = typer.Option("demo_out", "--out",
+                            help="Output directory (a self-contained project)."),
     workers: int = typer.Option(2, "--workers", min=1,
                                 help="CPU slots when there is no GPU (with GPUs: one slot per GPU)."),
-    train_images: int = typer.Option(48, "--train-images", min=4, help="Synthetic training images."),
+    train_images: int = typer.Option(48, "--train-images", min=4,
+                                     help="Synthetic training images."),
     val_images: int = typer.Option(16, "--val-images", min=2, help="Synthetic validation images."),
     fmt: str = typer.Option("table", "--format", help="table | json (the final summary).",
                             callback=check_format),

@@ -15,22 +15,29 @@ def register(app: typer.Typer) -> None:
 
 
 def predict_command(
-    inputs: List[Path] = typer.Argument(..., help="Image files or directories (searched recursively)."),
+    inputs: List[Path] = typer.Argument(...,
+                                        help="Image files or directories (searched recursively)."),
     model: str = typer.Option(..., "--model", "-m", help="Model name, e.g. exp48_decoder26."),
-    weights: Path = typer.Option(..., "--weights", "-w", help="Checkpoint ({'model': state_dict} or a state dict)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory for <name>_pred/_overlay/_gt/_error.png."),
-    overlay: float = typer.Option(0.5, "--overlay", help="Weight of the colours in the overlay (0-1)."),
+    weights: Path = typer.Option(..., "--weights", "-w",
+                                 help="Checkpoint ({'model': state_dict} or a state dict)."),
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="Directory for <name>_pred/_overlay/_gt/_error.png."),
+    overlay: float = typer.Option(0.5, "--overlay",
+                                  help="Weight of the colours in the overlay (0-1)."),
     input_size: Optional[tuple[int, int]] = typer.Option(
         None, "--input-size", help="Resize images to H W for the model (default: as stored); "
         "outputs keep the stored size."),
-    batch: int = typer.Option(1, "--batch", help="Images per forward pass (consecutive images of one size)."),
+    batch: int = typer.Option(1, "--batch",
+                              help="Images per forward pass (consecutive images of one size)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     amp: bool = typer.Option(True, "--amp/--no-amp", help="fp16 autocast on CUDA (CPU: fp32)."),
     submission: Optional[Path] = typer.Option(
         None, "--cityscapes-submission", help="Also write labelIds PNGs for the Cityscapes "
         "benchmark server: DIR/<city>/<city>_<seq>_<frame>_leftImg8bit.png."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (1 is best on a busy CPU)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar (only on a terminal)."),
+    threads: Optional[int] = typer.Option(None, "--threads",
+                                          help="torch CPU threads (1 is best on a busy CPU)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress",
+                                  help="Progress bar (only on a terminal)."),
     fmt: str = typer.Option("table", "--format", callback=check_format, help="table | json"),
 ) -> None:
     """Predict images: colour prediction and overlay per image; ground truth and error map when
@@ -60,7 +67,8 @@ def predict_command(
         task = bar.add_task("predict", total=None)
         summary = predict(model, weights, inputs, out, overlay=overlay, input_size=input_size,
                           batch=batch, device=device, amp=amp, submission_dir=submission,
-                          on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+                          on_progress=lambda done, total: bar.update(task, completed=done,
+                                                                     total=total))
     if fmt == "json":
         emit(summary.as_dict(), fmt)
         return

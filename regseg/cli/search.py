@@ -21,7 +21,8 @@ def search_cmd(
     params: Optional[List[str]] = typer.Option(
         None, "--param", help="NAME=float:LOW:HIGH[:log] | NAME=int:LOW:HIGH[:log] | "
                               "NAME=choice:A,B,... (repeatable; replaces the spec's NAME)."),
-    trials: Optional[int] = typer.Option(None, "--trials", min=1, help=f"Trials in total ({_SPEC_DEFAULT}, else 8)."),
+    trials: Optional[int] = typer.Option(None, "--trials", min=1,
+                                         help=f"Trials in total ({_SPEC_DEFAULT}, else 8)."),
     parallel: Optional[int] = typer.Option(None, "--parallel", min=1,
                                            help=f"Trials queued at once ({_SPEC_DEFAULT}, else 2)."),
     metric: Optional[str] = typer.Option(None, "--metric",
@@ -30,7 +31,8 @@ def search_cmd(
     sampler: Optional[str] = typer.Option(None, "--sampler", help="tpe | random | grid | cmaes."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Sampler seed."),
     pruner: Optional[str] = typer.Option(None, "--pruner", help="median | hyperband | none."),
-    study: Optional[str] = typer.Option(None, "--study", help="Study name (default regseg/<spec>-search)."),
+    study: Optional[str] = typer.Option(None, "--study",
+                                        help="Study name (default regseg/<spec>-search)."),
     storage: Optional[str] = typer.Option(None, "--storage",
                                           help="Optuna storage URL (default sqlite:///<state>/optuna.db)."),
     wait: bool = typer.Option(True, "--wait/--no-wait",

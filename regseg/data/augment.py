@@ -25,7 +25,8 @@ Pair = tuple[Image.Image, Image.Image]
 # name -> (min, max, may be negated): magnitude m in [0, 1] gives v = m*(max-min)+min.
 _RANGES = {
     "auto_contrast": (0, 1, False), "equalize": (0, 1, False), "rotate": (0.0, 30.0, True),
-    "posterize_inc": (0, 4, False), "solarize_inc": (0, 256, False), "solarize_add": (0, 110, False),
+    "posterize_inc": (0, 4, False), "solarize_inc": (0, 256, False), "solarize_add": (0, 110,
+                                                                                      False),
     "color_inc": (0, 0.9, True), "contrast_inc": (0, 0.9, True), "brightness_inc": (0, 0.9, True),
     "sharpness_inc": (0, 0.9, True), "shear_x": (0.0, 0.3, True), "shear_y": (0.0, 0.3, True),
     "trans_x": (0.0, 0.45, True), "trans_y": (0.0, 0.45, True),
@@ -68,8 +69,10 @@ def apply_op(image: Image.Image, label: Image.Image, op: str, magnitude: float, 
         return (image.rotate(v, resample=Image.BILINEAR, fillcolor=fill),
                 label.rotate(v, resample=Image.NEAREST, fillcolor=ignore_value))
     coeffs = _AFFINE[op](v, *image.size)
-    return (image.transform(image.size, Image.AFFINE, coeffs, resample=Image.BILINEAR, fillcolor=fill),
-            label.transform(label.size, Image.AFFINE, coeffs, resample=Image.NEAREST, fillcolor=ignore_value))
+    return (image.transform(image.size, Image.AFFINE, coeffs, resample=Image.BILINEAR,
+                            fillcolor=fill),
+            label.transform(label.size, Image.AFFINE, coeffs, resample=Image.NEAREST,
+                            fillcolor=ignore_value))
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ class RandAugment:
 
     def __call__(self, image, label, rng, *, fill, ignore_value) -> Pair:
         for op in rng.sample(self.ops, self.num_ops):
-            image, label = apply_op(image, label, op, self.magnitude, rng, fill=fill, ignore_value=ignore_value)
+            image, label = apply_op(image, label, op, self.magnitude, rng, fill=fill,
+                                    ignore_value=ignore_value)
         return image, label
 
 
@@ -135,7 +139,8 @@ class ColorJitter:
         for fn, strength in ops:
             if strength <= 0:
                 continue
-            lo, hi = (-strength, strength) if fn is F.adjust_hue else (max(0.0, 1 - strength), 1 + strength)
+            lo, hi = (-strength, strength) if fn is F.adjust_hue else (max(0.0, 1 - strength),
+                                                                       1 + strength)
             image = fn(image, rng.uniform(lo, hi))
         return image, label
 

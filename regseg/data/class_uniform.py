@@ -105,7 +105,9 @@ def epoch_plan(num_images: int, centroids: Centroids, *, num_classes: int, pct: 
     """One epoch of (image index, centroid or None), shuffled; see the module docstring."""
     per_class = int(num_images * pct / num_classes) if centroids else 0
     num_plain = num_images - per_class * num_classes
-    plan: list[tuple[int, Centroid | None]] = [(i, None) for i in _wrap_sample(num_images, num_plain, generator)]
+    plan: list[tuple[int, Centroid | None]] = [(i, None) for i in _wrap_sample(num_images,
+                                                                               num_plain,
+                                                                               generator)]
     for c in range(num_classes):
         items = centroids.get(c, [])
         if items and per_class:
@@ -152,7 +154,8 @@ def _read_cache(path: Path | None) -> Centroids | None:
         return None
     try:
         raw = json.loads(path.read_text())
-        return {int(c): [(int(i), (int(x), int(y))) for i, (x, y) in items] for c, items in raw.items()}
+        return {int(c): [(int(i), (int(x), int(y))) for i, (x, y) in items] for c,
+                items in raw.items()}
     except (OSError, ValueError, TypeError) as exc:
         log.warning("ignoring unreadable centroid cache %s: %s", path, exc)
         return None
@@ -164,7 +167,8 @@ def _write_cache(path: Path | None, centroids: Centroids) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({str(c): [[i, list(p)] for i, p in v] for c, v in sorted(centroids.items())}))
+        tmp.write_text(json.dumps({str(c): [[i, list(p)] for i, p in v] for c,
+                                   v in sorted(centroids.items())}))
         os.replace(tmp, path)
     except OSError as exc:  # read-only dataset: keep the in-memory copy only
         log.info("centroid cache not written (%s); kept in memory", exc)

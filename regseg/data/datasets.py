@@ -177,7 +177,8 @@ class SegmentationDataset(Dataset):
     centroid, seed). A plain index uses seed = index. Returns (float32[3, H, W], int64[H, W]).
     """
 
-    def __init__(self, items: Sequence[Item], read_label: Callable[[Path], np.ndarray], transform) -> None:
+    def __init__(self, items: Sequence[Item], read_label: Callable[[Path], np.ndarray],
+                 transform) -> None:
         self.items = list(items)
         self.read_label = read_label
         self.transform = transform
@@ -191,6 +192,7 @@ class SegmentationDataset(Dataset):
         return decode_photo(img_path), Image.fromarray(self.read_label(label_path))
 
     def __getitem__(self, token):
-        index, centroid, seed = token if isinstance(token, tuple) else (int(token), None, int(token))
+        index, centroid, seed = token if isinstance(token, tuple) else (int(token), None,
+                                                                        int(token))
         image, label = self.load(index)
         return self.transform(image, label, rng=random.Random(seed), centroid=centroid)

@@ -15,7 +15,8 @@ REDUCED_EXCLUDE: tuple[int, ...] = (14, 15, 16)
 
 #: The 19 Cityscapes train-id class names, index = train id.
 CITYSCAPES_CLASSES: tuple[str, ...] = tuple(
-    lab.name for lab in sorted((lb for lb in _CS_LABELS if 0 <= lb.trainId < 255), key=lambda lb: lb.trainId)
+    lab.name for lab in sorted((lb for lb in _CS_LABELS if 0 <= lb.trainId < 255),
+                               key=lambda lb: lb.trainId)
 )
 
 #: train id -> (labelId, RGB colour) of the evaluated Cityscapes label with that train id.

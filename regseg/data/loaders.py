@@ -42,7 +42,8 @@ class SeededSampler(Sampler):
                                           num_classes=self.num_classes, pct=self.pct)
 
     def __iter__(self):
-        plan = class_uniform.epoch_plan(self.num_images, self.centroids, num_classes=self.num_classes,
+        plan = class_uniform.epoch_plan(self.num_images, self.centroids,
+                                        num_classes=self.num_classes,
                                         pct=self.pct, generator=self.generator)
         seeds = torch.randint(0, 2**62, (len(plan),), generator=self.generator).tolist()
         for (index, centroid), seed in zip(plan, seeds):
@@ -60,7 +61,8 @@ def pad_collate(batch, *, ignore_value: int = 255):
     w = max(t.shape[-1] for t in images)
     same_size = all(t.shape[-2:] == (h, w) for t in images)
     make = torch.empty if same_size else torch.zeros
-    out_img = make((len(images), h, w, images[0].shape[0]), dtype=images[0].dtype).permute(0, 3, 1, 2)
+    out_img = make((len(images), h, w, images[0].shape[0]), dtype=images[0].dtype).permute(0, 3, 1,
+                                                                                           2)
     out_lbl = labels[0].new_full((len(labels), h, w), ignore_value)
     for k, (img, lbl) in enumerate(zip(images, labels)):
         out_img[k, :, : img.shape[-2], : img.shape[-1]] = img
@@ -103,7 +105,8 @@ def train_centroids(cfg, train: SegmentationDataset) -> class_uniform.Centroids:
         return {}
     return class_uniform.build_centroids(
         [label for _, label in train.items], train.read_label, num_classes=cfg.num_classes,
-        rule=cfg.class_uniform_centroid, cache_stem=Path(f"{Path(cfg.dataset_dir).expanduser().resolve()}_{cfg.train_split}"))
+        rule=cfg.class_uniform_centroid,
+        cache_stem=Path(f"{Path(cfg.dataset_dir).expanduser().resolve()}_{cfg.train_split}"))
 
 
 def build_loaders(cfg) -> tuple[DataLoader, DataLoader]:

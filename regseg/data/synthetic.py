@@ -78,11 +78,13 @@ def make_synthetic(root: str | Path, *, train: int, val: int, size: tuple[int, i
             gt_dir.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rgb).save(img_dir / f"{stem}_leftImg8bit.png", compress_level=1)
             Image.fromarray(ids).save(gt_dir / f"{stem}_gtFine_labelIds.png", compress_level=1)
-            Image.fromarray(lut[ids]).save(gt_dir / f"{stem}_gtFine_labelTrainIds.png", compress_level=1)
+            Image.fromarray(lut[ids]).save(gt_dir / f"{stem}_gtFine_labelTrainIds.png",
+                                           compress_level=1)
     return root
 
 
-def render_scene(rng: np.random.Generator, h: int, w: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+def render_scene(rng: np.random.Generator, h: int, w: int, index: int) -> tuple[np.ndarray,
+                                                                                np.ndarray]:
     """One scene: (uint8[h, w, 3] image, uint8[h, w] Cityscapes label ids)."""
     train_ids = _background(rng, h, w)
     start = (index * _PER_IMAGE) % len(_OBJECT_IDS)

@@ -35,7 +35,8 @@ from regseg.data.augment import get_aug_mode
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Pad colour: the reference truncates mean*255, giving (123, 116, 103) (not rounded 124/116/104).
-PAD_FILL: tuple[int, int, int] = tuple(int(m * 255) for m in IMAGENET_MEAN)  # type: ignore[assignment]
+PAD_FILL: tuple[int, int,
+                int] = tuple(int(m * 255) for m in IMAGENET_MEAN)  # type: ignore[assignment]
 
 Centroid = tuple[int, int]  # (x, y) in label pixels of the stored image
 

@@ -20,12 +20,14 @@ from torchvision.transforms.v2 import functional as F
 
 from regseg.data.augment import get_aug_mode
 
-__all__ = ["PreviousTrainTransform", "load_previous", "previous_collate", "to_tensors", "resize_pair"]
+__all__ = ["PreviousTrainTransform", "load_previous", "previous_collate", "to_tensors",
+           "resize_pair"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Pad colour: the reference truncates mean*255, giving (123, 116, 103) (not rounded 124/116/104).
-PAD_FILL: tuple[int, int, int] = tuple(int(m * 255) for m in IMAGENET_MEAN)  # type: ignore[assignment]
+PAD_FILL: tuple[int, int,
+                int] = tuple(int(m * 255) for m in IMAGENET_MEAN)  # type: ignore[assignment]
 
 Centroid = tuple[int, int]  # (x, y) in label pixels of the stored image
 
@@ -33,7 +35,8 @@ Centroid = tuple[int, int]  # (x, y) in label pixels of the stored image
 def to_tensors(image: Image.Image, label: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
     """PIL pair -> (normalised float32[3, H, W], int64[H, W])."""
     img = tv_tensors.Image(F.pil_to_tensor(image))
-    img = F.normalize(F.to_dtype(img, torch.float32, scale=True), mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    img = F.normalize(F.to_dtype(img, torch.float32, scale=True), mean=IMAGENET_MEAN,
+                      std=IMAGENET_STD)
     mask = tv_tensors.Mask(torch.from_numpy(np.array(label, dtype=np.uint8)).to(torch.int64))
     return img.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
 

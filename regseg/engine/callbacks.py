@@ -22,7 +22,8 @@ from typing import Any, Iterable
 
 __all__ = ["CallbackList", "MetricsJsonl"]
 
-LOG_LINE_KEYS = ("loss", "lr", "mIoU", "mIoU_reduced", "pixel_accuracy", "images_per_s", "epoch_time")
+LOG_LINE_KEYS = ("loss", "lr", "mIoU", "mIoU_reduced", "pixel_accuracy", "images_per_s",
+                 "epoch_time")
 
 
 class CallbackList:
@@ -84,4 +85,5 @@ class MetricsJsonl:
         print(f"epoch {epoch}: " + ", ".join(shown), file=sys.stderr, flush=True)
 
     def on_train_end(self, summary: dict) -> None:
-        self.summary_path.write_text(json.dumps(_jsonable(summary), indent=2) + "\n", encoding="utf-8")
+        self.summary_path.write_text(json.dumps(_jsonable(summary), indent=2) + "\n",
+                                     encoding="utf-8")

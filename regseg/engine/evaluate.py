@@ -18,7 +18,8 @@ __all__ = ["evaluate", "autocast_context", "resolve_device", "AMP_DTYPES"]
 
 
 def evaluate(model: torch.nn.Module, loader: Iterable, *, num_classes: int, ignore_index: int = 255,
-             device: str | torch.device = "auto", amp: str | None = None, max_images: int | None = None,
+             device: str | torch.device = "auto", amp: str | None = None,
+             max_images: int | None = None,
              class_names: Sequence[str] | None = None,
              exclude_classes: Iterable[int] = DEFAULT_EXCLUDE_CLASSES,
              progress: bool | None = None, stop=None) -> dict:
@@ -50,7 +51,8 @@ def _evaluate(model: torch.nn.Module, loader: Iterable, *, num_classes: int, ign
     confusion = ConfusionMatrix(num_classes)
     total = len(loader) if hasattr(loader, "__len__") else None
     seen, start = 0, time.perf_counter()
-    for images, labels in track(loader, total=total, desc="eval", enabled=progress_enabled(progress)):
+    for images, labels in track(loader, total=total, desc="eval",
+                                enabled=progress_enabled(progress)):
         if stop is not None and stop.is_set():
             raise TrainingInterrupted("stop requested during evaluation")
         images = to_model_input(images, device)

@@ -121,7 +121,8 @@ def _run_epoch(cfg, parts: Components, state: RunState, epoch: int, directory: P
     cbs.on_checkpoint("last", ckpt.save_last(payload, directory))
     k = cfg.save_every_k_epochs
     if k and (epoch + 1) % k == 0:
-        cbs.on_checkpoint(f"epoch_{epoch}", ckpt.atomic_save(payload, directory / f"epoch_{epoch}.pt"))
+        cbs.on_checkpoint(f"epoch_{epoch}", ckpt.atomic_save(payload,
+                                                             directory / f"epoch_{epoch}.pt"))
 
 
 def _interrupted(epoch: int, state: RunState) -> TrainingInterrupted:
@@ -192,7 +193,8 @@ def _evaluate_epoch(cfg, parts: Components, state: RunState, epoch: int, metrics
                       exclude_classes=cfg.exclude_classes, progress=show, stop=stop)
     state.confusion = result.pop("confusion_matrix")
     metrics.update({k: float(v) for k, v in result.items()})
-    log.info("epoch %d: mIoU %.2f, mIoU_reduced %.2f", epoch, metrics["mIoU"], metrics["mIoU_reduced"])
+    log.info("epoch %d: mIoU %.2f, mIoU_reduced %.2f", epoch, metrics["mIoU"],
+             metrics["mIoU_reduced"])
     return state.record_eval(epoch, metrics)
 
 
@@ -245,10 +247,12 @@ def _warn_config_drift(cfg, saved: dict, path: Path) -> None:
     current = cfg.model_dump(mode="json")
     changed = sorted(k for k in current if k not in _DRIFT_OK and k in saved and saved[k] != current[k])
     if changed:
-        log.warning("resuming %s with a different config; changed fields: %s", path, ", ".join(changed))
+        log.warning("resuming %s with a different config; changed fields: %s", path,
+                    ", ".join(changed))
 
 
-def _summary(state: RunState, parts: Components, out_dir: Path, *, finished: bool) -> dict[str, Any]:
+def _summary(state: RunState, parts: Components, out_dir: Path, *, finished: bool) -> dict[str,
+                                                                                           Any]:
     return {
         "best_mIoU": state.best_miou,
         "best_mIoU_reduced": state.best_miou_reduced,

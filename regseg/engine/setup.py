@@ -112,7 +112,8 @@ def build_model_for(cfg, device: torch.device, *, load_pretrained: bool = True) 
     return prepare_for_training(model, device)
 
 
-def build_components(cfg, *, cpu_amp: str | None = None, load_pretrained: bool = True) -> Components:
+def build_components(cfg, *, cpu_amp: str | None = None,
+                     load_pretrained: bool = True) -> Components:
     """Model, loaders, SGD, per-iteration LambdaLR, GradScaler and loss of ``cfg``."""
     from regseg.data import build_loaders, class_names
     from regseg.losses import build_loss
@@ -125,7 +126,8 @@ def build_components(cfg, *, cpu_amp: str | None = None, load_pretrained: bool =
     amp = resolve_amp(cfg.mixed_precision, device, cpu_amp)
     model = build_model_for(cfg, device, load_pretrained=load_pretrained)
     train_loader, val_loader = build_loaders(cfg)
-    optimizer = build_optimizer(model, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+    optimizer = build_optimizer(model, lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay,
                                 bn_weight_decay=cfg.bn_weight_decay, **optimizer_options(device))
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler,
                                 total_iters=len(train_loader) * cfg.schedule_epochs,
@@ -151,7 +153,8 @@ def evaluate_weights(cfg, weights, *, progress: bool | None = None) -> dict:
     model = build_model(cfg.model_name, num_classes=cfg.num_classes)
     load_weights(model, weights, strict=True)
     # Only the val loader is used; pointing the train split at it avoids requiring a train split.
-    _, val_loader = build_loaders(cfg.with_overrides(train_split=cfg.val_split, class_uniform_pct=0.0))
+    _, val_loader = build_loaders(cfg.with_overrides(train_split=cfg.val_split,
+                                                     class_uniform_pct=0.0))
     return evaluate(model.to(device), val_loader, num_classes=cfg.num_classes,
                     ignore_index=cfg.ignore_value, device=device,
                     amp=resolve_amp(cfg.mixed_precision, device, None), max_images=cfg.max_eval,

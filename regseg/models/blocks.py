@@ -62,7 +62,8 @@ class Shortcut(nn.Module):
         super().__init__()
         pool = avg_downsample and stride != 1
         self.avg = nn.AvgPool2d(2, 2, ceil_mode=True) if pool else None
-        self.conv = nn.Conv2d(in_channels, out_channels, 1, stride=1 if pool else stride, bias=False)
+        self.conv = nn.Conv2d(in_channels, out_channels, 1, stride=1 if pool else stride,
+                              bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

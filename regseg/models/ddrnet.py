@@ -88,7 +88,8 @@ class DAPPM(nn.Module):
         for i, (k, s, p) in enumerate(self._POOLS, start=1):
             self.add_module(f"scale{i}", nn.Sequential(nn.AvgPool2d(k, s, p),
                                                        BnActConv(inplanes, branch_planes)))
-        self.scale4 = nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)), BnActConv(inplanes, branch_planes))
+        self.scale4 = nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)), BnActConv(inplanes,
+                                                                            branch_planes))
         self.scale0 = BnActConv(inplanes, branch_planes)
         for i in range(1, 5):
             self.add_module(f"process{i}", BnActConv(branch_planes, branch_planes, 3, padding=1))

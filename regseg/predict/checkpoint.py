@@ -99,7 +99,8 @@ def _matching_bodies(state: Mapping[str, torch.Tensor]) -> list[str]:
     return [b for b in list_bodies() if dict(_body_shapes(b)) == body_part] if body_part else []
 
 
-def fitting_models(state: Mapping[str, torch.Tensor], *, prefer: str | None = None) -> list[tuple[str, int]]:
+def fitting_models(state: Mapping[str, torch.Tensor], *,
+                   prefer: str | None = None) -> list[tuple[str, int]]:
     """Every zoo model (name, class count) the checkpoint loads strictly into.
 
     Bodies that differ only in dilation rates have identical tensors, so a checkpoint fits all

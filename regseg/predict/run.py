@@ -121,7 +121,8 @@ def predict(model_name: str, weights: str | os.PathLike, inputs: Sequence[str | 
         for loaded, prediction in zip(group, predictor.predict(tensors, sizes)):
             item = loaded.item
             label = read_label(item.label, prediction.shape) if item.label is not None else None
-            write_visuals(out, item.name, loaded.rgb, prediction, label, palette=palette, alpha=overlay)
+            write_visuals(out, item.name, loaded.rgb, prediction, label, palette=palette,
+                          alpha=overlay)
             if submission is not None:
                 write_submission(prediction, submission_path(submission, item.cityscapes_core))
             labelled += label is not None

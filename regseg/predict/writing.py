@@ -55,7 +55,8 @@ def read_label(path: Path, size: tuple[int, int]) -> np.ndarray:
     """uint8[H, W] train ids of a Cityscapes label file at ``size`` (height, width)."""
     label = read_cityscapes_label(path)
     if label.shape != tuple(size):
-        label = np.array(Image.fromarray(label).resize((size[1], size[0]), Image.Resampling.NEAREST))
+        label = np.array(Image.fromarray(label).resize((size[1], size[0]),
+                                                       Image.Resampling.NEAREST))
     return label
 
 
