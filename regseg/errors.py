@@ -6,7 +6,8 @@ from regseg.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE
 
 
 class RegsegError(Exception):
-    """Base of every error this project raises on purpose. ``exit_code`` is what the CLI exits with."""
+    """Base of every error this project raises on purpose. ``exit_code`` is what the CLI exits
+    with."""
 
     exit_code = EXIT_FAILURE
 

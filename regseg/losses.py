@@ -16,7 +16,8 @@ from regseg.errors import UnknownNameError
 
 __all__ = ["BootstrappedCrossEntropy", "build_loss", "list_losses", "bootstrap_min_k"]
 
-# The reference keeps pixels whose cross entropy exceeds this value (a loss value, not a probability).
+# The reference keeps pixels whose cross entropy exceeds this value (a loss value, not a
+# probability).
 BOOTSTRAP_THRESHOLD = 0.3
 # ... unless fewer than batch*crop_h*crop_w/16 pass, then it keeps the hardest K pixels.
 BOOTSTRAP_FRACTION = 16

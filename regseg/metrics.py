@@ -30,7 +30,8 @@ class ConfusionMatrix:
         self.mat = torch.zeros((self.num_classes, self.num_classes), dtype=torch.int64)
 
     def update(self, target: torch.Tensor, pred: torch.Tensor) -> None:
-        """Add pixels: ``target`` and ``pred`` are integer tensors of the same number of elements."""
+        """Add pixels: ``target`` and ``pred`` are integer tensors of the same number of
+        elements."""
         n = self.num_classes
         target = target.reshape(-1).to(torch.int64)
         pred = pred.reshape(-1).to(torch.int64)

@@ -1,4 +1,5 @@
-"""Per-iteration learning-rate schedules of RegSeg, one registry keyed by `TrainConfig.lr_scheduler`.
+"""Per-iteration learning-rate schedules of RegSeg, one registry keyed by
+`TrainConfig.lr_scheduler`.
 
 A schedule is a multiplier ``f(it) -> float`` of the base lr, evaluated at iteration ``it``
 (0-based, stepped once per optimiser step, ``total`` = iterations of the whole run). During the
@@ -98,7 +99,8 @@ def build_lr_lambda(name: str, *, total_iters: int, warmup_iters: int = 0,
 
 def build_scheduler(optimizer: torch.optim.Optimizer, name: str,
                     **options) -> torch.optim.lr_scheduler.LambdaLR:
-    """A ``LambdaLR`` driven by :func:`build_lr_lambda`; call ``.step()`` after every optimiser step.
+    """A ``LambdaLR`` driven by :func:`build_lr_lambda`; call ``.step()`` after every optimiser
+    step.
 
     Its ``state_dict()`` holds only numbers (the multiplier is rebuilt from the config on resume).
     """

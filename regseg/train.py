@@ -1,4 +1,5 @@
-"""``python -m regseg.train --config resolved.(json|yaml) --out DIR``: one training run, no tracking.
+"""``python -m regseg.train --config resolved.(json|yaml) --out DIR``: one training run, no
+tracking.
 
 SIGTERM / SIGINT set a stop event: the engine finishes the current iteration, leaves
 ``<out>/checkpoints/last.pt`` at the latest completed epoch and raises TrainingInterrupted, which

@@ -1,7 +1,8 @@
 """Steady-state throughput of zoo models (images/s), on the engine's own code path.
 
 ``path="engine"`` (the default) times exactly what a training run executes:
-:func:`regseg.engine.fastpath.prepare_for_training` / :func:`~regseg.engine.fastpath.prepare_for_eval`
+:func:`regseg.engine.fastpath.prepare_for_training` /
+:func:`~regseg.engine.fastpath.prepare_for_eval`
 to prepare the model, :func:`~regseg.engine.fastpath.to_model_input` for the batch, then
 :func:`~regseg.engine.fastpath.train_step` (the engine's loss, SGD with its fused step and the
 per-iteration schedule) or :func:`~regseg.engine.fastpath.eval_logits` under inference mode.

@@ -21,7 +21,8 @@ def demo_cmd(
     out: str = typer.Option("demo_out", "--out",
                             help="Output directory (a self-contained project)."),
     workers: int = typer.Option(2, "--workers", min=1,
-                                help="CPU slots when there is no GPU (with GPUs: one slot per GPU)."),
+                                help="CPU slots when there is no GPU "
+                                "(with GPUs: one slot per GPU)."),
     train_images: int = typer.Option(48, "--train-images", min=4,
                                      help="Synthetic training images."),
     val_images: int = typer.Option(16, "--val-images", min=2, help="Synthetic validation images."),

@@ -24,9 +24,11 @@ def search_cmd(
     trials: Optional[int] = typer.Option(None, "--trials", min=1,
                                          help=f"Trials in total ({_SPEC_DEFAULT}, else 8)."),
     parallel: Optional[int] = typer.Option(None, "--parallel", min=1,
-                                           help=f"Trials queued at once ({_SPEC_DEFAULT}, else 2)."),
+                                           help=f"Trials queued at once ({_SPEC_DEFAULT}, "
+                                           "else 2)."),
     metric: Optional[str] = typer.Option(None, "--metric",
-                                         help="best_mIoU_reduced | best_mIoU (from the queue row)."),
+                                         help="best_mIoU_reduced | best_mIoU "
+                                         "(from the queue row)."),
     direction: Optional[str] = typer.Option(None, "--direction", help="maximize | minimize."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help="tpe | random | grid | cmaes."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Sampler seed."),

@@ -17,7 +17,8 @@ def ui(
                              help="Interface to bind; keep 127.0.0.1 unless you mean to share it."),
     tracking_uri: Optional[str] = typer.Option(
         None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
-        help="Store to show (default: sqlite:///<state>/mlflow.db, state = $REGSEG_HOME or ./.regseg)."),
+        help="Store to show (default: sqlite:///<state>/mlflow.db, "
+        "state = $REGSEG_HOME or ./.regseg)."),
     wait_s: float = typer.Option(120.0, "--wait", help="Seconds to wait for the server to answer."),
 ) -> None:
     """Start the MLflow UI (`mlflow server`) for the tracking store and print where to look."""

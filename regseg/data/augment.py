@@ -147,7 +147,8 @@ class ColorJitter:
 
 @dataclass(frozen=True)
 class RandomRotation:
-    """Rotate image and label together by an angle uniform in ``degrees``, with probability ``prob``."""
+    """Rotate image and label together by an angle uniform in ``degrees``, with probability
+    ``prob``."""
 
     degrees: tuple[float, float] = (-10.0, 10.0)
     prob: float = 1.0
@@ -211,4 +212,5 @@ def get_aug_mode(name: str) -> tuple:
     try:
         return AUG_MODES[name]
     except KeyError:
-        raise UnknownNameError(f"aug_mode: expected one of {', '.join(list_aug_modes())}, got {name!r}") from None
+        raise UnknownNameError(f"aug_mode: expected one of {', '.join(list_aug_modes())}, "
+                               f"got {name!r}") from None

@@ -84,7 +84,9 @@ def build_centroids(label_paths: Sequence[Path], read_label: Callable[[Path], np
     key = _fingerprint(label_paths, num_classes, rule)
     if key in _MEMORY:
         return _MEMORY[key]
-    cache_file = None if cache_stem is None else cache_stem.with_name(f"{cache_stem.name}_centroids-{key[:20]}.json")
+    cache_file = None
+    if cache_stem is not None:
+        cache_file = cache_stem.with_name(f"{cache_stem.name}_centroids-{key[:20]}.json")
     centroids = _read_cache(cache_file)
     if centroids is None:
         centroids = {}

@@ -54,10 +54,11 @@ def find_cityscapes(root: Path, split: str) -> list[Item]:
         img_root, gt_root = root / "leftImg8bit" / part, root / "gtFine" / part
         _require_dir(img_root, f"Cityscapes images of split {part!r}")
         _require_dir(gt_root, f"Cityscapes labels of split {part!r}")
-        images = sorted(p for p in img_root.glob("*/*_leftImg8bit.png") if not p.parent.name.startswith("."))
+        images = sorted(p for p in img_root.glob("*/*_leftImg8bit.png")
+                        if not p.parent.name.startswith("."))
         if not images:
-            raise DatasetError(f"Cityscapes split {part!r}: expected <city>/*_leftImg8bit.png files "
-                               f"under {img_root}, found none")
+            raise DatasetError(f"Cityscapes split {part!r}: expected <city>/*_leftImg8bit.png "
+                               f"files under {img_root}, found none")
         for img in images:
             stem = img.name[: -len("_leftImg8bit.png")]
             train_ids = gt_root / img.parent.name / f"{stem}_gtFine_labelTrainIds.png"
@@ -67,7 +68,8 @@ def find_cityscapes(root: Path, split: str) -> list[Item]:
             elif label_ids.is_file():
                 items.append((img, label_ids))
             else:
-                raise DatasetError(f"label of {img}: expected {train_ids} (or {label_ids.name}), found neither")
+                raise DatasetError(f"label of {img}: expected {train_ids} (or {label_ids.name}), "
+                                   f"found neither")
     return items
 
 
@@ -114,7 +116,8 @@ def find_camvid(root: Path, split: str) -> list[Item]:
         _require_dir(lbl_dir, f"CamVid labels of split {part!r}")
         images = sorted(img_dir.glob("*.png"))
         if not images:
-            raise DatasetError(f"CamVid split {part!r}: expected *.png images in {img_dir}, found none")
+            raise DatasetError(f"CamVid split {part!r}: expected *.png images in {img_dir}, "
+                               f"found none")
         for img in images:
             label = lbl_dir / f"{img.stem}_L{img.suffix}"
             if not label.is_file():
@@ -157,7 +160,8 @@ def get_dataset_spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except KeyError:
-        raise UnknownNameError(f"dataset_name: expected one of {', '.join(list_datasets())}, got {name!r}") from None
+        raise UnknownNameError(f"dataset_name: expected one of {', '.join(list_datasets())}, "
+                               f"got {name!r}") from None
 
 
 def class_names(cfg) -> list[str]:

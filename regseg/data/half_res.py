@@ -29,12 +29,14 @@ _LABEL_SUFFIXES = ("_gtFine_labelTrainIds.png", "_gtFine_labelIds.png")
 def make_half_resolution(src: str | Path, dst: str | Path, *, factor: int = 2,
                          splits: Sequence[str] = ("train", "val"), label_factor: int = 1,
                          progress: bool | None = None) -> dict[str, int]:
-    """Write ``src``'s Cityscapes ``splits`` under ``dst`` with every image downscaled by ``factor``.
+    """Write ``src``'s Cityscapes ``splits`` under ``dst`` with every image downscaled by
+    ``factor``.
 
     Reads ``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` and, when present, the
     ``*_gtFine_labelTrainIds.png`` / ``*_gtFine_labelIds.png`` beside them in ``gtFine/``; writes
     the same relative paths under ``dst``: photos at ``(W // factor, H // factor)`` with
-    ``Image.BILINEAR``, labels at ``(W // label_factor, H // label_factor)`` with ``Image.NEAREST``. A destination file that already exists with
+    ``Image.BILINEAR``, labels at ``(W // label_factor, H // label_factor)`` with
+    ``Image.NEAREST``. A destination file that already exists with
     that size is skipped (re-running is cheap and resumes an interrupted copy); every file is
     written under a temporary name and moved into place with ``os.replace``. ``progress`` shows a
     progress bar on stderr (default: when stdout is a terminal).
@@ -46,12 +48,15 @@ def make_half_resolution(src: str | Path, dst: str | Path, *, factor: int = 2,
     """
     for name, value in (("factor", factor), ("label_factor", label_factor)):
         if int(value) != value or value < 1:
-            raise DatasetError(f"make_half_resolution {name}: expected an integer >= 1, got {value!r}")
+            raise DatasetError(f"make_half_resolution {name}: expected an integer >= 1, "
+                               f"got {value!r}")
     if isinstance(splits, str) or not splits:
-        raise DatasetError(f"make_half_resolution splits: expected a non-empty list of names, got {splits!r}")
+        raise DatasetError(f"make_half_resolution splits: expected a non-empty list of names, "
+                           f"got {splits!r}")
     src, dst = Path(src).expanduser(), Path(dst).expanduser()
     if dst.resolve() == src.resolve():
-        raise DatasetError(f"make_half_resolution: destination {dst} is the source; choose another directory")
+        raise DatasetError(f"make_half_resolution: destination {dst} is the source; "
+                           f"choose another directory")
     items = [item for split in splits for item in find_cityscapes(src, split)]
     counts = {"images": 0, "labels": 0, "skipped": 0}
     show = sys.stdout.isatty() if progress is None else progress
@@ -71,7 +76,8 @@ def _label_files(image: Path, label: Path) -> list[Path]:
 
 
 def _shrink(path: Path, src: Path, dst: Path, factor: int, resample: int) -> bool:
-    """Write ``path`` shrunk by ``factor`` at the same place under ``dst``; False if already there."""
+    """Write ``path`` shrunk by ``factor`` at the same place under ``dst``; False if already
+    there."""
     out = dst / path.relative_to(src)
     with Image.open(path) as im:
         size = (max(1, im.width // factor), max(1, im.height // factor))

@@ -24,7 +24,8 @@ CITYSCAPES_TRAIN_ID_TO_ID: tuple[int, ...] = tuple(
     next(lb.id for lb in _CS_LABELS if lb.trainId == t and not lb.ignoreInEval) for t in range(19)
 )
 CITYSCAPES_COLORS: tuple[tuple[int, int, int], ...] = tuple(
-    next(lb.color for lb in _CS_LABELS if lb.trainId == t and not lb.ignoreInEval) for t in range(19)
+    next(lb.color for lb in _CS_LABELS if lb.trainId == t and not lb.ignoreInEval)
+    for t in range(19)
 )
 
 

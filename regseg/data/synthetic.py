@@ -9,7 +9,8 @@ label ids 1 and 0, i.e. train id 255.
 
 Every image has sky, road, sidewalk, building and vegetation, and any 3 consecutive images of a
 split hold all 14 object classes between them (objects may hide parts of others), so all 19
-train ids appear in even a small validation split and per-class IoU is defined. Output is a pure function of
+train ids appear in even a small validation split and per-class IoU is defined. Output is a pure
+function of
 (seed, split, image index, size): regenerating gives byte-identical PNGs.
 """
 

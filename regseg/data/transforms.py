@@ -107,7 +107,8 @@ def resize_label_region(label: Image.Image, size: tuple[int, int],
 
 
 def resize_pair(image: Image.Image, label: Image.Image, image_size: int, label_size: int) -> tuple:
-    """Resize the short sides: image bilinear (PIL, antialiased) to ``image_size``, label nearest."""
+    """Resize the short sides: image bilinear (PIL, antialiased) to ``image_size``, label
+    nearest."""
     return (F.resize(image, image_size, interpolation=F.InterpolationMode.BILINEAR),
             F.resize(label, label_size, interpolation=F.InterpolationMode.NEAREST))
 

@@ -42,7 +42,8 @@ def to_tensors(image: Image.Image, label: Image.Image) -> tuple[torch.Tensor, to
 
 
 def resize_pair(image: Image.Image, label: Image.Image, image_size: int, label_size: int) -> tuple:
-    """Resize the short sides: image bilinear (PIL, antialiased) to ``image_size``, label nearest."""
+    """Resize the short sides: image bilinear (PIL, antialiased) to ``image_size``, label
+    nearest."""
     return (F.resize(image, image_size, interpolation=F.InterpolationMode.BILINEAR),
             F.resize(label, label_size, interpolation=F.InterpolationMode.NEAREST))
 

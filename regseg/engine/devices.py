@@ -21,7 +21,8 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 
 
 def autocast_context(device: torch.device, amp: str | None):
-    """``torch.autocast`` in ``amp`` (``'fp16'`` | ``'bf16'``) on ``device``, or a no-op for None."""
+    """``torch.autocast`` in ``amp`` (``'fp16'`` | ``'bf16'``) on ``device``, or a no-op for
+    None."""
     if amp is None:
         return contextlib.nullcontext()
     if amp not in AMP_DTYPES:

@@ -23,7 +23,8 @@ def evaluate(model: torch.nn.Module, loader: Iterable, *, num_classes: int, igno
              class_names: Sequence[str] | None = None,
              exclude_classes: Iterable[int] = DEFAULT_EXCLUDE_CLASSES,
              progress: bool | None = None, stop=None) -> dict:
-    """Evaluate ``model`` on ``(image[N,3,H,W], label[N,h,w])`` batches; puts the model in eval mode.
+    """Evaluate ``model`` on ``(image[N,3,H,W], label[N,h,w])`` batches; puts the model in eval
+    mode.
 
     The forward passes run on :func:`regseg.engine.fastpath.prepare_for_eval`'s folded
     channels_last copy under ``torch.inference_mode`` (same logits up to float rounding).

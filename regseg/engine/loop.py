@@ -75,7 +75,8 @@ def train(cfg, *, out_dir: str | Path, callbacks: Iterable[Any] = (), stop=None,
     ``cfg.pretrained_path`` is loaded only when starting fresh (a resumed run has its weights).
     Returns the summary: ``best_mIoU`` and its ``best_epoch``, ``best_mIoU_reduced`` (the highest
     mIoU^R of any evaluated epoch, as the ablation tables take it; NaN when nothing was
-    evaluated), ``confusion_matrix`` (latest evaluation, numpy int64, or None), ``epochs_completed``,
+    evaluated), ``confusion_matrix`` (latest evaluation, numpy int64, or None),
+    ``epochs_completed``,
     ``finished``, ``last_metrics``, ``device``, ``out_dir``.
     Raises TrainingDiverged on a non-finite loss, CheckpointError when no checkpoint loads.
     """
@@ -245,7 +246,8 @@ _DRIFT_OK = frozenset({"device", "num_workers", "dataset_dir"})
 
 def _warn_config_drift(cfg, saved: dict, path: Path) -> None:
     current = cfg.model_dump(mode="json")
-    changed = sorted(k for k in current if k not in _DRIFT_OK and k in saved and saved[k] != current[k])
+    changed = sorted(k for k in current
+                     if k not in _DRIFT_OK and k in saved and saved[k] != current[k])
     if changed:
         log.warning("resuming %s with a different config; changed fields: %s", path,
                     ", ".join(changed))

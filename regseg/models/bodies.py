@@ -46,7 +46,8 @@ class BodySpec:
 
 
 def _rates(*groups: tuple[int, tuple[int, ...]]) -> tuple[tuple[int, ...], ...]:
-    """Expand (count, dilation tuple) pairs into the per-block list: _rates((2, (1, 4))) -> 2 blocks."""
+    """Expand (count, dilation tuple) pairs into the per-block list: _rates((2, (1, 4))) -> 2
+    blocks."""
     return tuple(d for count, d in groups for _ in range(count))
 
 

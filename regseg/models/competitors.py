@@ -35,7 +35,8 @@ class PSPModule(nn.Module):
 
 class AlignedModule(nn.Module):
     """SFNet flow alignment: predict a 2-channel flow from both levels and warp the coarse map
-    onto the fine grid with ``grid_sample``. Input [fine (N,c,H,W), coarse (N,c,h,w)] -> (N,c,H,W)."""
+    onto the fine grid with ``grid_sample``. Input [fine (N,c,H,W), coarse (N,c,h,w)] ->
+    (N,c,H,W)."""
 
     def __init__(self, inplane: int, outplane: int) -> None:
         super().__init__()

@@ -31,7 +31,8 @@ def _fuse_conv(kind: str, w_in: int, w_out: int) -> nn.Module:
 
 @dataclass(frozen=True)
 class TwoScaleSpec:
-    """Stride-8 + stride-16 decoder: 1x1 heads, fusion (``cat`` or ``sum``), one conv, classifier."""
+    """Stride-8 + stride-16 decoder: 1x1 heads, fusion (``cat`` or ``sum``), one conv,
+    classifier."""
 
     head8: int
     head16: int

@@ -48,7 +48,8 @@ def find_label(image: Path) -> Path | None:
     """The ground truth of a Cityscapes-layout image (train ids preferred), or None."""
     stem = image.stem
     parents = image.parents
-    if not stem.endswith(CITYSCAPES_IMAGE_TAG) or len(parents) < 4 or parents[2].name != "leftImg8bit":
+    if (not stem.endswith(CITYSCAPES_IMAGE_TAG) or len(parents) < 4
+            or parents[2].name != "leftImg8bit"):
         return None
     core = stem[: -len(CITYSCAPES_IMAGE_TAG)]
     gt_dir = parents[3] / "gtFine" / parents[1].name / parents[0].name
@@ -97,8 +98,9 @@ def _check_readable(path: Path) -> None:
         with Image.open(path) as im:
             im.size  # noqa: B018 - the header is parsed on open; size proves it
     except (UnidentifiedImageError, OSError, ValueError) as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else "no details"
         raise InputImageError(f"input image {path}: cannot be read ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:200] if str(exc) else 'no details'})") from exc
+                              f"{detail})") from exc
 
 
 def discover_images(inputs: Sequence[str | os.PathLike], *,
@@ -123,7 +125,8 @@ def discover_images(inputs: Sequence[str | os.PathLike], *,
         elif given.is_file():
             pairs = [(given, _output_name(Path(given.name)))]
         else:
-            raise InputImageError(f"input {given}: expected an image file or a directory, found nothing")
+            raise InputImageError(f"input {given}: expected an image file or a directory, "
+                                  f"found nothing")
         for path, name in pairs:
             _check_readable(path)
             found.append(InputImage(path, name, find_label(path), cityscapes_core(path)))

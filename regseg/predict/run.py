@@ -76,9 +76,9 @@ def _read(items: Sequence[InputImage]) -> Iterator[_Loaded]:
             with Image.open(item.path) as im:
                 pil = im.convert("RGB")
         except (OSError, ValueError) as exc:
-            raise InputImageError(f"input image {item.path}: cannot be read ({type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0][:200] if str(exc) else 'no details'})") \
-                from exc
+            detail = str(exc).splitlines()[0][:200] if str(exc) else "no details"
+            raise InputImageError(f"input image {item.path}: cannot be read "
+                                  f"({type(exc).__name__}: {detail})") from exc
         yield _Loaded(item, np.asarray(pil), pil)
 
 

@@ -73,7 +73,8 @@ class SampleImagesCallback:
         if bad:
             from regseg.errors import ConfigError
 
-            raise ConfigError(f"sample image indices: expected 0 <= index < {len(dataset)}, got {bad}")
+            raise ConfigError(f"sample image indices: expected 0 <= index < {len(dataset)}, "
+                              f"got {bad}")
         self.dataset = dataset
         self.indices = [int(i) for i in indices]
         self.directory = Path(out_dir) / PREDICTIONS_DIR
