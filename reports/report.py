@@ -86,6 +86,14 @@ def build_report(*, tracking_uri: str | None = None, experiments: Sequence[str] 
         histories = {"mIoU_reduced": reduced, "mIoU": plain}
     report = report_from_frame(df, metric=metric, stat=stat, plots_dir=plots_dir,
                                literature=literature, histories=histories)
+    if plots_dir is not None:
+        from reports.predictions import prediction_figures
+
+        figures = prediction_figures(df, tracking_uri=tracking_uri, out_dir=plots_dir)
+        report.plot_paths.extend(figures)
+        if figures:
+            report.markdown += "\n## Sample predictions\n\n" + "".join(
+                f"![{p.stem}]({p.name})\n\n" for p in figures)
     from reports.arms import section_for
 
     report.markdown += section_for(tracking_uri, df["experiment"].tolist() if len(df) else [])
