@@ -40,16 +40,9 @@ class Resolved:
 
 
 def _experiment_ids(client) -> list[str]:
-    from mlflow.entities import ViewType
+    from reports.mlflow_source import active_experiments
 
-    ids, token = [], None
-    while True:
-        page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000,
-                                         page_token=token)
-        ids += [e.experiment_id for e in page]
-        token = page.token
-        if not token:
-            return ids
+    return [e.experiment_id for e in active_experiments(client)]
 
 
 def _search(client, flt: str) -> list:

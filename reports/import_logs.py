@@ -217,16 +217,9 @@ def plan_file(path: Path, *, experiment: str | None = None) -> list[_Planned]:
 
 
 def _all_experiment_ids(client) -> list[str]:
-    from mlflow.entities import ViewType
+    from reports.mlflow_source import active_experiments
 
-    ids, token = [], None
-    while True:
-        page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000,
-                                         page_token=token)
-        ids += [e.experiment_id for e in page]
-        token = page.token
-        if not token:
-            return ids
+    return [e.experiment_id for e in active_experiments(client)]
 
 
 def find_imported(client, digest: str):

@@ -89,18 +89,23 @@ def frame_from_records(records: Iterable[dict[str, Any]]):
     return df.reset_index(drop=True)
 
 
-def _experiments(client, names: list[str] | None):
+def active_experiments(client) -> list:
+    """Every active experiment of the store, by name (MlflowClient pages; this reads them all)."""
     from mlflow.entities import ViewType
 
+    found, token = [], None
+    while True:
+        page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000,
+                                         page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return sorted(found, key=lambda e: e.name)
+
+
+def _experiments(client, names: list[str] | None):
     if not names:
-        found, token = [], None
-        while True:
-            page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000,
-                                             page_token=token)
-            found.extend(page)
-            token = page.token
-            if not token:
-                return sorted(found, key=lambda e: e.name)
+        return active_experiments(client)
     out = []
     for name in names:
         exp = client.get_experiment_by_name(name)
