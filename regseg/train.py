@@ -20,8 +20,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from regseg.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 
-__all__ = ["install_stop_handlers", "stop_on_signals", "set_threads", "run", "run_to_exit",
-           "main", "EXIT_INTERRUPTED"]
+__all__ = ["install_stop_handlers", "ignore_stop_signals", "stop_on_signals", "set_threads",
+           "run", "run_to_exit", "main", "EXIT_INTERRUPTED"]
 
 
 def install_stop_handlers(stop: threading.Event | None = None) -> threading.Event:
@@ -43,6 +43,18 @@ def install_stop_handlers(stop: threading.Event | None = None) -> threading.Even
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stop
+
+
+def ignore_stop_signals() -> None:
+    """Ignore SIGTERM/SIGINT from now on (a process that has handled its stop and is exiting).
+
+    Python's finalization puts the default action back for signals that had a Python handler,
+    so a duplicate SIGTERM arriving during the teardown (a worker and a scheduler both sending)
+    would kill the process with -15 instead of letting it exit 75; an ignored signal stays
+    ignored through the teardown.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -138,4 +150,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_status = main()
+    ignore_stop_signals()
+    sys.exit(exit_status)

@@ -169,4 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from regseg.train import ignore_stop_signals
+
+    exit_status = main()
+    ignore_stop_signals()  # a late duplicate stop must not kill the teardown (exit 75 stays 75)
+    sys.exit(exit_status)
