@@ -29,6 +29,16 @@ def _env(out: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+def _jobs_so_far(db: str) -> list[dict]:
+    """The demo's jobs; none while its queue file or schema is still being created."""
+    from orchestrator.errors import QueueError
+
+    try:
+        return queue.jobs(open_store(db, create=False))
+    except QueueError:
+        return []
+
+
 def test_ctrl_c_says_a_rerun_resumes_and_the_rerun_counts_what_it_trained(tmp_path: Path):
     out = tmp_path / "demo_out"
     db = f"sqlite:///{out / '.regseg' / 'queue.db'}"
@@ -39,10 +49,8 @@ def test_ctrl_c_says_a_rerun_resumes_and_the_rerun_counts_what_it_trained(tmp_pa
     try:
         deadline = time.time() + 400
         while time.time() < deadline and demo.poll() is None:
-            if (out / ".regseg" / "queue.db").exists():
-                jobs = queue.jobs(open_store(db, create=False))
-                if any(j["state"] == "succeeded" for j in jobs):
-                    break
+            if any(j["state"] == "succeeded" for j in _jobs_so_far(db)):
+                break
             time.sleep(0.5)
         os.killpg(demo.pid, signal.SIGINT)
         stdout, stderr = demo.communicate(timeout=300)
