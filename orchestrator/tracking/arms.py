@@ -8,8 +8,8 @@ under their arm. The parent is an aggregate, never a run: reports skip it.
 Aggregate on the parent, for ``m`` in ``best_mIoU_reduced`` and ``best_mIoU`` over the arm's
 FINISHED seed runs: ``m`` (= the mean, so one column sorts arms and seeds alike), ``m_mean``,
 ``m_std`` (sample, NaN for n < 2), ``m_n``, ``m_ci95_low`` / ``m_ci95_high`` (Student t, NaN for
-n < 2); all at step 0 with the newest finished child's end time as timestamp, so a refresh from
-fewer children never shadows one from more. Params: the label's items with the children's
+n < 2); logged at step = the number of finished children, so a refresh from fewer children
+never shadows one from more. Params: the label's items with the children's
 logged values. Status: RUNNING while a child is not terminal, FINISHED when all are FINISHED,
 else FAILED (a child failed) or KILLED.
 
@@ -226,7 +226,10 @@ def _write(client, arm, runs: list) -> None:
     finished = [r for r in runs if r.info.status == "FINISHED"]
     stamp = max((r.info.end_time or 0 for r in finished), default=0) or int(time.time() * 1000)
     summary = aggregate(runs)
-    metrics = [Metric(k, v, stamp, 0) for k, v in summary.items()]
+    # step = how many seeds the aggregate covers: MLflow keeps the value of the highest step as
+    # the run's metric, so a refresh that saw more finished seeds always wins, even when a
+    # slower refresh from fewer seeds writes after it with the same timestamp.
+    metrics = [Metric(k, v, stamp, len(finished)) for k, v in summary.items()]
     label = arm.data.tags.get(T.CONFIG_LABEL, "")
     params = [Param(k, v) for k, v in varied_params(label, runs).items()
               if k not in arm.data.params]  # params are write-once in MLflow

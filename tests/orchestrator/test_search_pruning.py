@@ -47,12 +47,16 @@ def _study(storage: str):
     return optuna.load_study(study_name="bowl", storage=storage)
 
 
-def _finished_trials(storage: str) -> list:
-    """Trials the driver has told so far; none while the driver is still creating the study
-    (its storage file can exist a moment before the study row does)."""
+def _finished_trials(storage: str, store) -> list:
+    """Trials the driver has told so far. The study's storage is opened only once the queue
+    holds two ended jobs (the driver created it long before): opening a storage that is still
+    being created races with its creator on the schema."""
+    ended = [j for j in queue.jobs(store) if j["state"] in ("succeeded", "pruned", "failed")]
+    if len(ended) < 2:
+        return []
     try:
         study = _study(storage)
-    except KeyError:
+    except KeyError:  # created, but the study row is not there yet
         return []
     return [t for t in study.get_trials() if t.state.is_finished()]
 
@@ -69,7 +73,7 @@ def test_six_trials_two_workers_pruned_resumed_and_reported(project: Path, db_ur
         deadline = time.monotonic() + 120
         # Kill the driver once two trials are told, mid-study.
         while time.monotonic() < deadline:
-            if os.path.exists(tmp_path / "optuna.db") and len(_finished_trials(storage)) >= 2:
+            if len(_finished_trials(storage, open_store(db_url))) >= 2:
                 break
             time.sleep(0.2)
         driver.send_signal(signal.SIGKILL)
