@@ -7,8 +7,21 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
 QUICK_JOB = HERE / "quick_job.py"
+SMOKE = HERE.parents[1] / "experiments" / "smoke.yaml"
+
+
+def smoke_spec(name: str, group: str, *, grid: dict | None = None, **base) -> str:
+    """A spec in experiments/smoke.yaml's tiny CPU setting (synthetic 64x128), named ``name`` in
+    ``group``, with ``base`` overrides and ``grid`` (none: a single run, no seeds)."""
+    doc = {"name": name, "group": group,
+           "base": {**yaml.safe_load(SMOKE.read_text())["base"], **base}}
+    if grid:
+        doc["grid"] = grid
+    return yaml.safe_dump(doc, sort_keys=False)
 
 
 def write_spec(project: Path, name: str, text: str) -> Path:

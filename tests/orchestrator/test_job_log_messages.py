@@ -20,30 +20,12 @@ import torch
 from orchestrator import queue
 from orchestrator.queue.store import open_store
 
-SPEC = """name: long
-group: test
-base:
-  model_name: exp48_decoder26
-  dataset_name: synthetic
-  dataset_dir: data
-  epochs: {epochs}
-  batch_size: 4
-  train_min_size: 64
-  train_max_size: 96
-  train_crop_size: [64, 128]
-  val_input_size: 64
-  val_label_size: 64
-  num_workers: 0
-  warmup_iters: 2
-  mixed_precision: false
-  device: cpu
-  aug_mode: baseline
-  class_uniform_pct: 0.0
-  max_eval: 4
-  eval_every: 5
-  eval_last_k_epochs: 0
-  save_every_k_epochs: 0
-"""
+from _orch_helpers import smoke_spec
+
+
+def _spec(epochs: int) -> str:
+    return smoke_spec("long", "test", model_name="exp48_decoder26", dataset_dir="data",
+                      epochs=epochs, lr=0.05, max_eval=4, eval_every=5, device="cpu")
 
 
 def _worker(project: Path, db: str, env: dict, **popen) -> subprocess.Popen:
@@ -61,7 +43,7 @@ def test_stop_and_resume_messages_in_a_real_job_log(tmp_path: Path):
     (project / "experiments").mkdir(parents=True)
     make_synthetic(project / "data", train=8, val=4, size=(64, 128), seed=0)
     spec = project / "experiments" / "long.yaml"
-    spec.write_text(SPEC.format(epochs=14))
+    spec.write_text(_spec(14))
     env = {k: v for k, v in os.environ.items() if k not in ("REGSEG_DB", "MLFLOW_TRACKING_URI")}
     env.update(REGSEG_HOME=str(project / ".regseg"), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     db = f"sqlite:///{project / '.regseg' / 'queue.db'}"

@@ -19,33 +19,10 @@ import pytest
 from orchestrator import queue
 from orchestrator.queue.store import open_store
 
-from _orch_helpers import lr_spec, quick_job_env, worker_argv
+from _orch_helpers import lr_spec, quick_job_env, smoke_spec, worker_argv
 
 EPOCHS = 4
-SPEC = """name: hosts
-group: hosts
-base:
-  dataset_name: synthetic
-  dataset_dir: {data}
-  model_name: exp48_decoder14
-  epochs: {epochs}
-  batch_size: 4
-  lr: 0.02
-  warmup_iters: 2
-  mixed_precision: false
-  aug_mode: baseline
-  class_uniform_pct: 0.0
-  train_min_size: 64
-  train_max_size: 96
-  train_crop_size: [64, 128]
-  val_input_size: 64
-  val_label_size: 64
-  num_workers: 0
-  max_eval: 8
-  eval_every: 1
-  eval_last_k_epochs: 0
-  save_every_k_epochs: 0
-"""
+
 
 
 def _host(root: Path, name: str, data: Path) -> tuple[Path, dict]:
@@ -85,7 +62,8 @@ def test_a_job_moves_to_another_host_through_the_tracking_server(pg_url: str,
     try:
         driver, env_c = _host(tmp_path, "driver", synthetic_dataset)
         (driver / "experiments" / "hosts.yaml").write_text(
-            SPEC.format(data=synthetic_dataset, epochs=EPOCHS))
+            smoke_spec("hosts", "hosts", dataset_dir=str(synthetic_dataset),
+                       model_name="exp48_decoder14", epochs=EPOCHS))
         search = [sys.executable, "-m", "regseg", "search", "experiments/hosts.yaml",
                   "--param", "lr=float:0.01:0.03", "--trials", "1", "--parallel", "1",
                   "--db", pg_url, "--poll-seconds", "0.5", "--format", "json"]

@@ -17,14 +17,14 @@ STORM_EPOCHS = 2
 @pytest.fixture(scope="module")
 def storm_reference(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
     """(run_hash -> uninterrupted run directory, environment) for the storm's sweep."""
-    from storm import SPEC, storm_env, train_reference
+    from storm import storm_env, storm_spec, train_reference
 
     from orchestrator.specs import expand, load_spec
 
     root = tmp_path_factory.mktemp("storm_reference")
     path = root / "experiments" / "storm.yaml"
     path.parent.mkdir()
-    path.write_text(SPEC.format(data=synthetic_dataset, epochs=STORM_EPOCHS))
+    path.write_text(storm_spec(synthetic_dataset, STORM_EPOCHS))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("REGSEG_DATA_ROOTS", str(synthetic_dataset))
         runs = expand(load_spec(path, project_dir=root))

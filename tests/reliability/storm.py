@@ -24,33 +24,13 @@ from pathlib import Path
 
 import torch
 
-SPEC = """name: storm
-group: storm
-base:
-  dataset_name: synthetic
-  dataset_dir: {data}
-  num_classes: 19
-  epochs: {epochs}
-  batch_size: 4
-  lr: 0.02
-  warmup_iters: 2
-  mixed_precision: false
-  aug_mode: baseline
-  class_uniform_pct: 0.0
-  train_min_size: 64
-  train_max_size: 96
-  train_crop_size: [64, 128]
-  val_input_size: 64
-  val_label_size: 64
-  num_workers: 0
-  max_eval: 8
-  eval_every: 1
-  eval_last_k_epochs: 0
-  save_every_k_epochs: 0
-grid:
-  body: [exp48, exp30]
-  decoder: [decoder14, decoder26]
-"""
+from tests.orchestrator._orch_helpers import smoke_spec
+
+
+def storm_spec(data: Path, epochs: int) -> str:
+    """The storm's sweep: the smoke setting's 2 bodies x 2 decoders, one seed each."""
+    return smoke_spec("storm", "storm", dataset_dir=str(data), epochs=epochs,
+                      grid={"body": ["exp48", "exp30"], "decoder": ["decoder14", "decoder26"]})
 # metrics that must repeat exactly when an epoch is trained again from its checkpoint
 EXACT_METRICS = ("loss", "lr", "mIoU", "mIoU_reduced", "pixel_accuracy")
 
@@ -73,7 +53,7 @@ def submit_sweep(db_url: str, project: Path, data: Path, *, epochs: int,
 
     (project / "experiments").mkdir(parents=True, exist_ok=True)
     path = project / "experiments" / "storm.yaml"
-    path.write_text(SPEC.format(data=data, epochs=epochs))
+    path.write_text(storm_spec(data, epochs))
     with data_roots(data):
         spec = load_spec(path, project_dir=project)
         runs = expand(spec)
