@@ -36,12 +36,19 @@ def train_command(
     """
     from regseg.cli._output import emit
     from regseg.cli._overrides import parse_set
-    from regseg.train import run, stop_on_signals
+    from regseg.errors import TrainingInterrupted
+    from regseg.train import ignore_stop_signals, install_stop_handlers, run
 
-    with stop_on_signals() as stop:
+    # The handlers stay until the process exits (as in ``python -m regseg.train``): restoring the
+    # defaults would let a duplicate SIGTERM during the teardown kill it with -15 instead of 75.
+    stop = install_stop_handlers()
+    try:
         summary = run(config, out, overrides=parse_set(set_ or []), stop=stop,
                       progress=None if progress else False, cpu_amp="bf16" if cpu_bf16 else None,
                       threads=threads)
+    except TrainingInterrupted:
+        ignore_stop_signals()
+        raise
     keys = ("best_mIoU", "best_mIoU_reduced", "best_epoch", "epochs_completed", "device", "out_dir")
     emit({k: summary[k] for k in keys}, fmt)
 
