@@ -78,9 +78,6 @@ class QueueReporter:
         from orchestrator import queue
 
         queue.record_start(self.store, self.job_id, self.worker_id, start_epoch=start_epoch)
-        if start_epoch > 0:
-            print(f"== resuming at epoch {start_epoch} from {out_dir}/checkpoints/last.pt",
-                  file=sys.stderr, flush=True)
 
     def report(self, summary: dict | None, error: str | None, *,
                pruned_epoch: int | None = None) -> None:

@@ -113,8 +113,6 @@ def _run_epoch(cfg, parts: Components, state: RunState, epoch: int, directory: P
     except TrainingInterrupted:
         raise _interrupted(epoch, state) from None
     state.epoch, state.last_metrics = epoch, metrics
-    log.info("epoch %d: loss %.4f, lr %.3g, %.1f images/s", epoch, metrics["loss"], metrics["lr"],
-             metrics["images_per_s"])
     cbs.on_epoch_end(epoch, metrics)
     payload = _payload(cfg, parts, state)
     if is_best:
@@ -194,8 +192,6 @@ def _evaluate_epoch(cfg, parts: Components, state: RunState, epoch: int, metrics
                       exclude_classes=cfg.exclude_classes, progress=show, stop=stop)
     state.confusion = result.pop("confusion_matrix")
     metrics.update({k: float(v) for k, v in result.items()})
-    log.info("epoch %d: mIoU %.2f, mIoU_reduced %.2f", epoch, metrics["mIoU"],
-             metrics["mIoU_reduced"])
     return state.record_eval(epoch, metrics)
 
 
@@ -236,7 +232,7 @@ def _resume_or_start(cfg, parts: Components, directory: Path) -> RunState:
                      confusion=None if cm is None else cm.numpy().astype(np.int64))
     if payload.get("rng"):
         ckpt.restore_rng(payload["rng"], parts.loader_generator)
-    log.info("resumed from %s (epoch %d done)", path, state.epoch)
+    log.info("resuming at epoch %d from %s", state.epoch + 1, path)
     return state
 
 

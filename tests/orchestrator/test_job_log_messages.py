@@ -2,7 +2,7 @@
 
 A worker trains a tiny real run; SIGTERM stops it (one "SIGTERM received" line); its newest
 checkpoint is then damaged, and the next worker's attempt says once that it falls back to the
-previous checkpoint, then "== resuming at epoch N from ...", and trains to the end.
+previous checkpoint, then "resuming at epoch N from <that checkpoint>", and trains to the end.
 """
 
 from __future__ import annotations
@@ -78,7 +78,12 @@ def test_stop_and_resume_messages_in_a_real_job_log(tmp_path: Path):
     log = (project / ".regseg" / "jobs" / "1" / "job.log").read_text()
     assert log.count("SIGTERM received") == 1, log
     assert log.count("could not read") == 1, log
-    assert f"== resuming at epoch {stopped_at + 1} from " in log, log
+    # the checkpoint actually read, once (not last.pt, which was damaged)
+    assert log.count("resuming at epoch") == 1, log
+    assert f"resuming at epoch {stopped_at + 1} from {checkpoints / 'last.prev.pt'}" in log, log
+    # one line per trained epoch (epoch 13, the last, evaluated: its mIoU is on that line)
+    epoch_lines = [line for line in log.splitlines() if "epoch 13: " in line]
+    assert len(epoch_lines) == 1 and "mIoU " in epoch_lines[0], log
     assert log.count("== attempt 1 ") == 1 and log.count("== attempt 2 ") == 1, log
 
 
