@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from sqlalchemy import and_, case, func, select, update
 
 from orchestrator.errors import QueueError
+from orchestrator.queue.project_paths import resolved_project_dir
 from orchestrator.queue.schema import Job, JobAttempt, Sweep, db_now, now_plus
 from orchestrator.queue.states import (
     CHECKPOINT_SOURCES,
@@ -84,7 +85,8 @@ def claim(store: Store, worker_id: str, *, lease_seconds: float, host: str = "",
                           group=job.group, run_hash=job.run_hash, label=job.label, seed=job.seed,
                           config=json.loads(job.config), tags=json.loads(job.tags),
                           attempt=int(number), max_attempts=job.max_attempts,
-                          mlflow_run_id=job.mlflow_run_id, project_dir=project_dir,
+                          mlflow_run_id=job.mlflow_run_id,
+                          project_dir=resolved_project_dir(store.url, project_dir),
                           attempt_id=attempt.id, spec_hash=spec_hash)
 
 

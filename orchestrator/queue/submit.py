@@ -9,6 +9,7 @@ from typing import Any, Sequence
 from sqlalchemy import func, insert, select, tuple_
 
 from orchestrator.errors import QueueError
+from orchestrator.queue.project_paths import stored_project_dir
 from orchestrator.queue.schema import Job, Sweep
 from orchestrator.queue.store import Store
 
@@ -57,14 +58,17 @@ def submit(store: Store, batches: Sequence[tuple[Any, Sequence[Any]]], *, force:
         known = _known_repetitions(session, [r.run_hash for _, runs in batches for r in runs])
         for spec, runs in batches:
             results.append(_submit_one(session, spec, runs, known, force=force, priority=priority,
-                                       limits=(max_attempts, max_lost_attempts), dry_run=dry_run))
+                                       limits=(max_attempts, max_lost_attempts), dry_run=dry_run,
+                                       project_dir=stored_project_dir(store.url,
+                                                                      spec.project_dir)))
         if dry_run:
             session.rollback()
     return results
 
 
 def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, int], *,
-                force: bool, priority: int, limits: tuple[int, int], dry_run: bool) -> SubmitResult:
+                force: bool, priority: int, limits: tuple[int, int], dry_run: bool,
+                project_dir: str) -> SubmitResult:
     new_rows, rows, pairs = [], [], []
     for run in runs:
         # A run is (run_hash, repetition): a spec's `repeats` asks for repetitions 0..N-1, and
@@ -84,7 +88,7 @@ def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, i
     sweep_id = None
     if not dry_run and new_rows:  # a submission that adds nothing leaves no empty sweep
         sweep = Sweep(spec_name=spec.name, group=spec.group, spec_path=str(spec.path),
-                      project_dir=str(spec.project_dir), n_runs=len(runs), n_new=len(new_rows),
+                      project_dir=project_dir, n_runs=len(runs), n_new=len(new_rows),
                       spec_hash=getattr(spec, "content_hash", None),
                       seed_policy=_seed_policy(spec, runs))
         session.add(sweep)

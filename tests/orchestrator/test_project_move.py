@@ -1,0 +1,57 @@
+"""A copied project's queue names the copy (issue 18): with the embedded SQLite queue inside the
+project, ``sweeps.project_dir`` is stored relative to the database, so a claim from the copy runs
+its job in the copy (its data, its specs), even while the original still exists."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy import text
+
+from orchestrator import queue
+from orchestrator.queue.store import close_all, open_store
+from orchestrator.specs import expand, load_spec
+
+from _orch_helpers import lr_spec
+
+
+def _submit(url: str, project: Path) -> None:
+    spec = load_spec(lr_spec(project, 2), project_dir=project)
+    queue.submit(open_store(url), [(spec, expand(spec))])
+
+
+def _stored(url: str) -> str:
+    with open_store(url, create=False).session_scope() as session:
+        return session.execute(text("SELECT project_dir FROM sweeps")).scalar_one()
+
+
+def test_a_copied_projects_queue_runs_jobs_in_the_copy(project: Path, tmp_path: Path):
+    url = f"sqlite:///{project / '.regseg' / 'queue.db'}"
+    _submit(url, project)
+    assert _stored(url) == ".."  # relative to <project>/.regseg/
+    close_all()
+    copy = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(project, copy)
+    copied = queue.claim(open_store(f"sqlite:///{copy / '.regseg' / 'queue.db'}", create=False),
+                         "w", lease_seconds=30)
+    assert copied is not None and Path(copied.project_dir) == copy.resolve()
+    original = queue.claim(open_store(url, create=False), "w", lease_seconds=30)
+    assert original is not None and Path(original.project_dir) == project.resolve()
+
+
+def test_a_queue_outside_the_project_keeps_the_absolute_path(db_url: str, project: Path):
+    # PostgreSQL (every host must see the same path) or a SQLite file elsewhere
+    _submit(db_url, project)
+    assert _stored(db_url) == str(project.resolve())
+    job = queue.claim(open_store(db_url), "w", lease_seconds=30)
+    assert job is not None and job.project_dir == str(project.resolve())
+
+
+def test_rows_written_before_relative_paths_come_back_unchanged(project: Path):
+    url = f"sqlite:///{project / '.regseg' / 'queue.db'}"
+    _submit(url, project)
+    with open_store(url).session_scope() as session:  # as an older version stored it
+        session.execute(text("UPDATE sweeps SET project_dir = :p"), {"p": "/old/absolute/project"})
+    job = queue.claim(open_store(url), "w", lease_seconds=30)
+    assert job is not None and job.project_dir == "/old/absolute/project"
