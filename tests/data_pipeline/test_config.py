@@ -179,7 +179,8 @@ def test_from_file_errors_name_the_path(tmp_path):
         TrainConfig.from_file(bad)
     unsafe = tmp_path / "unsafe.yaml"
     unsafe.write_text("lr: !!python/object/apply:os.getcwd []\n")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"unsafe.yaml.*could not determine a constructor "
+                                          r"for the tag .*python/object/apply"):
         TrainConfig.from_file(unsafe)
 
 

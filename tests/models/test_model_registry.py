@@ -49,7 +49,8 @@ def test_unknown_name_lists_valid_bodies_and_decoders(bad):
 
 
 def test_unknown_name_is_a_key_error_with_exit_code():
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="model_name: expected '<body>_<decoder>' or a "
+                                       "competitor, got 'nope'"):
         split_name("nope")
     assert UnknownNameError.exit_code == 2
 
@@ -70,7 +71,7 @@ def test_invalid_num_classes_is_a_config_error(bad):
 
 
 def test_build_model_is_keyword_only():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="takes 1 positional argument but 2 were given"):
         build_model("exp48_decoder26", 19)  # type: ignore[misc]
 
 

@@ -3,6 +3,8 @@ and a submission that contains one leaves the queue exactly as it was (both data
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,21 +41,25 @@ def test_bad_spec_is_rejected_with_file_key_and_reason(name: str):
 
 
 def test_no_bad_spec_changes_the_queue(db_url: str, tmp_path: Path):
-    project = BAD  # bad specs are confined to their own directory
+    # a copy of the corpus is the project: the valid spec lives inside it, so each submission is
+    # refused for its bad spec (matched below), not for leaving the project directory
+    project = tmp_path / "corpus"
+    shutil.copytree(BAD, project)
     store = open_store(db_url)
     (tmp_path / "experiments").mkdir()
     good = lr_spec(tmp_path, 3, name="good")
     queue.submit(store, load_and_expand([good], project_dir=tmp_path))
     before = queue.jobs(store)
+    (project / "experiments").mkdir()
+    other = lr_spec(project, 5, name="other")  # valid, would add 2 new runs
+    assert len(load_and_expand([other], project_dir=project)[0][1]) == 5
     for name in sorted(EXPECTED):
-        other = lr_spec(tmp_path, 5, name="other")  # valid, would add 2 new runs
-        with pytest.raises(SpecError):
-            queue.submit(store, load_and_expand([other, BAD / name], project_dir=project))
+        with pytest.raises(SpecError, match=re.escape(EXPECTED[name][0])):
+            queue.submit(store, load_and_expand([other, project / name], project_dir=project))
         assert queue.jobs(store) == before, name
     # a good spec outside the project directory is itself rejected by confinement
     with pytest.raises(SpecError, match="leaves the project directory"):
-        queue.submit(store, load_and_expand([tmp_path / "experiments" / "other.yaml"],
-                                            project_dir=BAD))
+        queue.submit(store, load_and_expand([good], project_dir=BAD))
     assert queue.jobs(store) == before
 
 

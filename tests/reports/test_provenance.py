@@ -63,7 +63,7 @@ def test_dataset_fingerprint_is_the_sorted_listing_with_sizes(tmp_path):
     assert provenance.dataset_fingerprint(b) == provenance.dataset_fingerprint(a)
     (b / "b.txt").write_bytes(b"1")  # a size changed
     assert provenance.dataset_fingerprint(b) != provenance.dataset_fingerprint(a)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="dataset directory '.*nope' does not exist"):
         provenance.dataset_fingerprint(tmp_path / "nope")
 
 
