@@ -50,6 +50,11 @@ class CheckpointError(RegsegError):
     """No usable checkpoint could be read."""
 
 
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (e.g. no space left on the device); the message names
+    the file and the OS error, and the previous checkpoint is left as it was."""
+
+
 class TrainingInterrupted(RegsegError):
     """Training was stopped on request (SIGTERM/SIGINT); ``<out>/checkpoints/last.pt`` resumes it.
 

@@ -14,6 +14,8 @@ evaluation or None), ``rng`` (python, numpy, torch, cuda, loader generator), ``c
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import os
 import random
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from regseg.errors import CheckpointError
+from regseg.errors import CheckpointError, CheckpointWriteError
 
 __all__ = ["CHECKPOINT_FORMAT", "atomic_save", "capture_rng", "restore_rng", "load_resume",
            "save_last", "checkpoint_dir"]
@@ -42,18 +44,19 @@ def checkpoint_dir(out_dir: str | os.PathLike) -> Path:
 
 
 def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same directory, fsync, then ``os.replace``.
+    """Write ``payload`` to ``path`` atomically: a temporary file in the same directory, fsync,
+    ``os.replace``, fsync of the directory.
 
-    A reader never sees a half-written ``path``: it holds the old or the new content.
+    A reader never sees a half-written ``path``: it holds the old or the new content. A failed
+    write (the disk is full, ENOSPC) leaves ``path`` as it was, removes the temporary file and
+    raises CheckpointWriteError naming the file and the OS error.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        _write_durably(_serialise(payload), tmp, target=path)
         os.replace(tmp, path)
+        _fsync_directory(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -62,19 +65,61 @@ def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
 def save_last(payload: dict[str, Any], directory: Path) -> Path:
     """Write ``last.pt``, keeping the previous one as ``last.prev.pt``.
 
-    Order: new content to a temp file; old ``last.pt`` -> ``last.prev.pt``; temp -> ``last.pt``.
-    A crash between the two renames leaves only ``last.prev.pt``, which :func:`load_resume` uses.
+    Order: new content to a temp file (fsynced); old ``last.pt`` -> ``last.prev.pt``; temp ->
+    ``last.pt``. A crash between the two renames leaves only ``last.prev.pt``, which
+    :func:`load_resume` uses; a failed write (CheckpointWriteError) renames nothing.
     """
     last = directory / "last.pt"
     tmp = directory / f".last.pt.tmp-{os.getpid()}"
     try:
-        atomic_save(payload, tmp)
+        _write_durably(_serialise(payload), tmp, target=last)
         if last.exists():
             os.replace(last, directory / "last.prev.pt")
         os.replace(tmp, last)
+        _fsync_directory(directory)
     finally:
         tmp.unlink(missing_ok=True)
     return last
+
+
+def _serialise(payload: dict[str, Any]) -> memoryview:
+    """The checkpoint's bytes, built in memory: torch's streaming writer reports a failing write
+    as an opaque RuntimeError ("unexpected pos ..."), a plain ``write`` as the OSError it is."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getbuffer()
+
+
+def _write_durably(data: memoryview, tmp: Path, *, target: Path) -> None:
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise CheckpointWriteError(_write_failure(target, exc, len(data))) from exc
+
+
+def _write_failure(target: Path, exc: OSError, size: int) -> str:
+    code = errno.errorcode.get(exc.errno, str(exc.errno)) if exc.errno else "unknown"
+    reason = exc.strerror or str(exc)
+    hint = "; free space on that file system" if exc.errno == errno.ENOSPC else ""
+    return (f"cannot write checkpoint {target} ({size / 1e6:.1f} MB): {reason} ({code}); "
+            f"the previous checkpoint is unchanged{hint}")
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the renames durable too (best effort: not every file system allows it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _read(path: Path) -> dict[str, Any]:
