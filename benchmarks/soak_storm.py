@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--pg-url", default=os.environ.get("REGSEG_TEST_PG_URL"))
     args = parser.parse_args()
-    from storm import SPEC, data_roots
+    from storm import data_roots, storm_spec
 
     from orchestrator.specs import expand, load_spec
     from regseg.data.synthetic import make_synthetic
@@ -68,7 +68,7 @@ def main() -> None:
         data = make_synthetic(root / "data", train=16, val=8, size=(64, 128), seed=0)
         spec = root / "ref" / "experiments" / "storm.yaml"
         spec.parent.mkdir(parents=True)
-        spec.write_text(SPEC.format(data=data, epochs=args.epochs))
+        spec.write_text(storm_spec(data, args.epochs))
         with data_roots(data):
             runs = expand(load_spec(spec, project_dir=root / "ref"))
         refs = train_reference({r.run_hash: r.config.model_dump(mode="json") for r in runs},

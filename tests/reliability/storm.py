@@ -233,6 +233,7 @@ def verify(db_url: str, tracking_uri: str, refs: dict[str, Path], *, epochs: int
     for row in rows:
         assert row["state"] == "succeeded", (row["id"], row["state"], row["exit_reason"])
         outcomes = [a["outcome"] for a in history[row["id"]]]
+        figures["duplicate_successes"] += max(0, outcomes.count("succeeded") - 1)
         assert outcomes.count("succeeded") == 1, (row["id"], outcomes)  # exactly once
         figures["attempts"] += len(outcomes)
         figures["failed_attempts"] += row["attempts"]
