@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from sqlalchemy import and_, case, func, select, update
 
 from orchestrator.errors import QueueError
-from orchestrator.queue.project_paths import resolved_project_dir
+from orchestrator.queue.project_paths import resolved_path, stored_path
 from orchestrator.queue.schema import Job, JobAttempt, Sweep, db_now, now_plus
 from orchestrator.queue.states import (
     CHECKPOINT_SOURCES,
@@ -86,7 +86,7 @@ def claim(store: Store, worker_id: str, *, lease_seconds: float, host: str = "",
                           config=json.loads(job.config), tags=json.loads(job.tags),
                           attempt=int(number), max_attempts=job.max_attempts,
                           mlflow_run_id=job.mlflow_run_id,
-                          project_dir=resolved_project_dir(store.url, project_dir),
+                          project_dir=resolved_path(store.url, project_dir),
                           attempt_id=attempt.id, spec_hash=spec_hash)
 
 
@@ -125,6 +125,8 @@ def record(store: Store, job_id: int, worker_id: str, **values: Any) -> bool:
     allowed = {"job_dir", "mlflow_run_id"}
     if not set(values) <= allowed:
         raise QueueError(f"record: expected keys among {sorted(allowed)}, got {sorted(values)}")
+    if values.get("job_dir") is not None:
+        values = {**values, "job_dir": stored_path(store.url, values["job_dir"])}
     return _cas(store, job_id, worker_id, values) is not None
 
 

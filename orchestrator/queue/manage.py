@@ -8,6 +8,7 @@ from sqlalchemy import and_, func, not_, select, update
 
 from orchestrator.errors import QueueError
 from orchestrator.queue.lease import close_attempts
+from orchestrator.queue.project_paths import resolved_path
 from orchestrator.queue.schema import Job, Sweep, db_now
 from orchestrator.queue.states import JOB_STATES, PENDING_STATES
 from orchestrator.queue.store import Store
@@ -102,7 +103,10 @@ def jobs(store: Store, *, sweep_id: int | None = None, states: Sequence[str] = (
     if states:
         stmt = stmt.where(Job.state.in_(tuple(states)))
     with store.session_scope() as session:
-        return [{c: getattr(j, c) for c in STATUS_COLUMNS} for j in session.execute(stmt).scalars()]
+        rows = [{c: getattr(j, c) for c in STATUS_COLUMNS} for j in session.execute(stmt).scalars()]
+    for row in rows:  # absolute, as the queue was given it (stored relative to a project's queue)
+        row["job_dir"] = resolved_path(store.url, row["job_dir"])
+    return rows
 
 
 def counts(store: Store, *, sweep_id: int | None = None) -> dict[str, int]:

@@ -1,7 +1,9 @@
-"""A sweep's project directory as the queue stores it: relative to the queue database when the
-database is a SQLite file inside the project (the self-contained layout ``<project>/.regseg/``),
-so a copied or moved project's queue names the copy, not the original; absolute otherwise
-(PostgreSQL, or a SQLite file outside the project: every host must see the same path).
+"""Paths the queue stores (``sweeps.project_dir``, ``jobs.job_dir``): relative to the queue
+database's directory when the database is a SQLite file inside that path (the self-contained
+project ``<project>/.regseg/queue.db``) or the path lies inside the database's directory (the
+job directories ``<state>/jobs/N``), so a copied or moved project's queue names the copy, not the
+original. Absolute otherwise (PostgreSQL, or a SQLite file elsewhere: every host must see the
+same path).
 """
 
 from __future__ import annotations
@@ -17,18 +19,18 @@ def _db_dir(url: str) -> Path | None:
     return path.resolve().parent if path is not None else None
 
 
-def stored_project_dir(url: str, project_dir: str | os.PathLike) -> str:
-    """What the ``sweeps.project_dir`` column holds for ``project_dir`` in the queue at ``url``."""
-    project = Path(project_dir).resolve()
+def stored_path(url: str, path: str | os.PathLike) -> str:
+    """What the queue at ``url`` stores for ``path``."""
+    target = Path(path).resolve()
     base = _db_dir(url)
-    if base is not None and base.is_relative_to(project):
-        return os.path.relpath(project, base)
-    return str(project)
+    if base is not None and (base.is_relative_to(target) or target.is_relative_to(base)):
+        return os.path.relpath(target, base)
+    return str(target)
 
 
-def resolved_project_dir(url: str, stored: str | None) -> str | None:
-    """The absolute project directory of a stored column value (the inverse of the above; old
-    rows hold absolute paths and come back unchanged)."""
+def resolved_path(url: str, stored: str | None) -> str | None:
+    """The absolute path of a stored value (the inverse of :func:`stored_path`; rows written
+    before relative paths hold absolute ones and come back unchanged)."""
     if not stored or os.path.isabs(stored):
         return stored
     base = _db_dir(url)

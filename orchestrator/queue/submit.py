@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from sqlalchemy import func, insert, select, tuple_
 
 from orchestrator.errors import QueueError
-from orchestrator.queue.project_paths import stored_project_dir
+from orchestrator.queue.project_paths import stored_path
 from orchestrator.queue.schema import Job, Sweep
 from orchestrator.queue.store import Store
 
@@ -59,7 +59,7 @@ def submit(store: Store, batches: Sequence[tuple[Any, Sequence[Any]]], *, force:
         for spec, runs in batches:
             results.append(_submit_one(session, spec, runs, known, force=force, priority=priority,
                                        limits=(max_attempts, max_lost_attempts), dry_run=dry_run,
-                                       project_dir=stored_project_dir(store.url,
+                                       project_dir=stored_path(store.url,
                                                                       spec.project_dir)))
         if dry_run:
             session.rollback()

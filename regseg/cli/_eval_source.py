@@ -62,6 +62,7 @@ def from_run(ref: str, *, db: str | None, tracking_uri: str | None) -> EvalSourc
 
 
 def _from_job(job_id: int, *, db: str | None, tracking_uri: str | None) -> EvalSource:
+    from orchestrator.queue.project_paths import resolved_path
     from orchestrator.queue.schema import Job, Sweep
     from orchestrator.queue.store import open_store
 
@@ -73,7 +74,8 @@ def _from_job(job_id: int, *, db: str | None, tracking_uri: str | None) -> EvalS
                               exit_code=EXIT_USAGE)
         sweep = session.get(Sweep, job.sweep_id)
         job_dir, run_id, state = job.job_dir, job.mlflow_run_id, job.state
-        project = Path(sweep.project_dir) if sweep and sweep.project_dir else None
+        project = _project(store.url, sweep)
+    job_dir = resolved_path(store.url, job_dir)
     if job_dir:
         best = Path(job_dir) / "checkpoints" / "best.pt"
         if best.is_file():
@@ -127,7 +129,15 @@ def _project_of_job(job_id: int, db: str | None) -> Path | None:
     with store.session_scope() as session:
         job = session.get(Job, job_id)
         sweep = session.get(Sweep, job.sweep_id) if job is not None else None
-        return Path(sweep.project_dir) if sweep and sweep.project_dir else None
+        return _project(store.url, sweep)
+
+
+def _project(url: str, sweep: Any) -> Path | None:
+    """A sweep's project directory, absolute (the queue may store it relative to itself)."""
+    from orchestrator.queue.project_paths import resolved_path
+
+    stored = sweep.project_dir if sweep is not None else None
+    return Path(resolved_path(url, stored)) if stored else None
 
 
 def resolve_dataset_dir(dataset_dir: str, project_dir: Path | None) -> str:
