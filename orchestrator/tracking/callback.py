@@ -96,12 +96,15 @@ def describe_device(model) -> str:
     return f"{device} ({torch.cuda.get_device_name(device)}{slot})"
 
 
-def model_complexity(model, model_name: str | None) -> dict[str, str]:
+def model_complexity(model, model_name: str | None,
+                     num_classes: int | None = None) -> dict[str, str]:
     """Params count, GFLOPs at 1x3x1024x2048 and field of view, as MLflow params.
 
     ``count_gflops`` counts on a meta-device copy in eval mode, so the training model and its BN
     statistics are untouched; ``fork_rng`` keeps the RNG streams untouched too (a tracked run
-    trains exactly like an untracked one).
+    trains exactly like an untracked one). With the model's name and number of classes the
+    GFLOPs come from the per-code-version cache (regseg.models.complexity_cache) once any job
+    has counted that architecture: the count is start-up time before the first iteration.
     """
     import torch
 
@@ -111,8 +114,17 @@ def model_complexity(model, model_name: str | None) -> dict[str, str]:
     fov = complexity.field_of_view(model_name) if model_name else None
     if fov is not None:
         out["model_field_of_view"] = str(fov)
-    with torch.random.fork_rng(devices=[]):
-        gflops = complexity.count_gflops(model, GFLOPS_INPUT_SIZE)
+
+    def count() -> float:
+        with torch.random.fork_rng(devices=[]):
+            return complexity.count_gflops(model, GFLOPS_INPUT_SIZE)
+
+    if model_name and num_classes:
+        from regseg.models.complexity_cache import cached_gflops
+
+        gflops = cached_gflops(model_name, num_classes, GFLOPS_INPUT_SIZE, count)
+    else:
+        gflops = count()
     out["model_gflops"] = f"{float(gflops):.2f}"
     return out
 
@@ -208,7 +220,8 @@ class MlflowCallback:
 
     def _complexity(self, model) -> dict[str, str]:
         try:
-            return model_complexity(model, _cfg_get(self._cfg, "model_name"))
+            return model_complexity(model, _cfg_get(self._cfg, "model_name"),
+                                    _cfg_get(self._cfg, "num_classes"))
         except Exception:
             log.warning("model complexity could not be measured; params not logged", exc_info=True)
             return {}
