@@ -64,9 +64,6 @@ FILENAME_GROUPS = (
 #: TrainConfig fields that tell the configurations of the paper's groups apart.
 LABEL_FIELDS = ("model_name", "dataset_name", "epochs", "train_min_size", "train_max_size",
                 "train_crop_size", "aug_mode", "loss_type")
-#: The 19 Cityscapes train-id classes (cityscapesscripts' label table), used when regseg.data
-#: does not provide them.
-_BATCH = 1000  # MLflow's log_batch limit on metrics per call
 
 
 @dataclass(frozen=True)
@@ -271,12 +268,10 @@ def _write(client, experiment_id: str, item: _Planned) -> str:
                             start_time=base)
     run_id = run.info.run_id
     try:
-        params = [Param(k, v) for k, v in item.params.items()]
-        for i in range(0, len(params), 100):
-            client.log_batch(run_id, params=params[i:i + 100])
-        metrics = [Metric(k, float(v), base + step, step) for k, v, step in item.metrics]
-        for i in range(0, len(metrics), _BATCH):
-            client.log_batch(run_id, metrics=metrics[i:i + _BATCH])
+        # MlflowClient.log_batch splits into MLflow's per-call limits itself
+        client.log_batch(run_id, params=[Param(k, v) for k, v in item.params.items()],
+                         metrics=[Metric(k, float(v), base + step, step)
+                                  for k, v, step in item.metrics])
         client.log_batch(run_id, tags=[RunTag("regseg.import_complete", "1")])
         client.set_terminated(run_id, "FINISHED")
     except Exception:
