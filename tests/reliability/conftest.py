@@ -14,7 +14,7 @@ from tests.orchestrator.conftest import db_url, pg_url, project  # noqa: E402,F4
 STORM_EPOCHS = 2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def storm_reference(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
     """(run_hash -> uninterrupted run directory, environment) for the storm's sweep."""
     from storm import storm_env, storm_spec, train_reference

@@ -128,6 +128,8 @@ class Storm:
     lease_seconds: float = 4.0
     interval: tuple[float, float] = (1.0, 2.5)
     seed: int = 0
+    tracking_uri: str | None = None  # None: each worker's embedded store under $REGSEG_HOME
+    ticks: list = field(default_factory=list)  # called with the seconds since start, each loop
     workers: list = field(default_factory=list)
     kills: list = field(default_factory=list)  # (seconds since start, "worker" | "job", pid)
     started: int = 0
@@ -138,6 +140,8 @@ class Storm:
         argv = [sys.executable, "-m", "regseg", "worker", "--db", self.db_url, "--gpus", "none",
                 "--lease-seconds", str(self.lease_seconds), "--poll-seconds", "0.2",
                 "--no-sample-images"]
+        if self.tracking_uri:
+            argv += ["--tracking-uri", self.tracking_uri]
         return subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                 cwd=self.root)
 
@@ -148,6 +152,8 @@ class Storm:
         self.workers = [self.start_worker() for _ in range(self.n_workers)]
         next_kill = t0 + rng.uniform(*self.interval)
         while time.monotonic() - t0 < timeout:
+            for tick in self.ticks:
+                tick(time.monotonic() - t0)
             self._restart_dead()
             if done():
                 return
@@ -215,8 +221,10 @@ def reference_metrics(out: Path) -> dict[int, dict]:
     return {int(r["epoch"]): r for r in rows}
 
 
-def verify(db_url: str, tracking_uri: str, refs: dict[str, Path], *, epochs: int) -> dict:
-    """Assert that nothing was lost or repeated; returns the figures of the sweep."""
+def verify(db_url: str, tracking_uri: str, refs: dict[str, Path], *, epochs: int,
+           check: bool = True) -> dict:
+    """Check that nothing was lost or repeated; returns the figures of the sweep, ``problems``
+    (one line each) among them. ``check``: raise AssertionError listing the problems, if any."""
     from mlflow.tracking import MlflowClient
 
     from orchestrator import queue
@@ -227,32 +235,57 @@ def verify(db_url: str, tracking_uri: str, refs: dict[str, Path], *, epochs: int
     rows = queue.jobs(store)
     history = queue.attempts_of(store, [r["id"] for r in rows])
     client = MlflowClient(tracking_uri=tracking_uri)
-    figures = {"jobs": len(rows), "attempts": 0, "failed_attempts": 0, "lost_attempts": 0,
-               "duplicate_successes": 0, "repeated_epochs": 0, "lost_epochs": 0,
-               "runs_restarted": 0}
+    figures = {"jobs": len(rows), "jobs_succeeded": 0, "attempts": 0, "failed_attempts": 0,
+               "lost_attempts": 0, "duplicate_successes": 0, "runs_not_finished": 0,
+               "repeated_epochs": 0, "lost_epochs": 0, "metric_mismatches": 0,
+               "weights_differ": 0, "runs_restarted": 0}
+    problems: list[str] = []
     for row in rows:
-        assert row["state"] == "succeeded", (row["id"], row["state"], row["exit_reason"])
         outcomes = [a["outcome"] for a in history[row["id"]]]
-        figures["duplicate_successes"] += max(0, outcomes.count("succeeded") - 1)
-        assert outcomes.count("succeeded") == 1, (row["id"], outcomes)  # exactly once
         figures["attempts"] += len(outcomes)
         figures["failed_attempts"] += row["attempts"]
         figures["lost_attempts"] += row["lost_attempts"]
-        ref = refs[row["run_hash"]]
-        run = client.get_run(row["mlflow_run_id"])
-        assert run.info.status == "FINISHED", (row["id"], run.info.status)
-        figures["runs_restarted"] += T.RESTARTED in run.data.tags
-        expected = reference_metrics(ref)
-        for key in EXACT_METRICS:
-            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
-            figures["repeated_epochs"] += len(steps) - len(set(steps))
-            figures["lost_epochs"] += len(set(range(epochs)) - set(steps))
-            assert sorted(steps) == list(range(epochs)), (row["id"], key, steps)
-            for m in client.get_metric_history(run.info.run_id, key):
-                assert m.value == expected[m.step][key], (row["id"], key, m.step, m.value)
-        mine = model_state(Path(row["job_dir"]) / "checkpoints" / "last.pt")
-        theirs = model_state(ref / "checkpoints" / "last.pt")
-        assert mine.keys() == theirs.keys()
-        unequal = [k for k in mine if not torch.equal(mine[k], theirs[k])]
-        assert not unequal, (row["id"], "weights differ from the uninterrupted run", unequal[:3])
+        figures["duplicate_successes"] += max(0, outcomes.count("succeeded") - 1)
+        if outcomes.count("succeeded") != 1:  # exactly once
+            problems.append(f"job {row['id']}: attempts ended {outcomes}")
+        if row["state"] != "succeeded":
+            problems.append(f"job {row['id']}: {row['state']} ({row['exit_reason']})")
+            continue
+        figures["jobs_succeeded"] += 1
+        problems += _check_run(client, row, refs[row["run_hash"]], epochs, figures, T.RESTARTED)
+    figures["problems"] = problems
+    assert not (check and problems), "\n".join(problems)
     return figures
+
+
+def _check_run(client, row: dict, ref: Path, epochs: int, figures: dict,
+               restarted_tag: str) -> list[str]:
+    """One succeeded job: its MLflow run FINISHED with each epoch once and the reference's
+    values, its final weights the reference's; counts into ``figures``, returns problems."""
+    problems = []
+    run = client.get_run(row["mlflow_run_id"])
+    if run.info.status != "FINISHED":
+        figures["runs_not_finished"] += 1
+        problems.append(f"job {row['id']}: MLflow run {run.info.run_id} is {run.info.status}")
+    figures["runs_restarted"] += restarted_tag in run.data.tags
+    expected = reference_metrics(ref)
+    for key in EXACT_METRICS:
+        history = client.get_metric_history(run.info.run_id, key)
+        steps = [m.step for m in history]
+        figures["repeated_epochs"] += len(steps) - len(set(steps))
+        figures["lost_epochs"] += len(set(range(epochs)) - set(steps))
+        if sorted(steps) != list(range(epochs)):
+            problems.append(f"job {row['id']}: {key} logged at steps {sorted(steps)}")
+        wrong = [(m.step, m.value) for m in history
+                 if m.value != expected.get(m.step, {}).get(key)]
+        figures["metric_mismatches"] += len(wrong)
+        if wrong:
+            problems.append(f"job {row['id']}: {key} differs from the reference at {wrong}")
+    mine = model_state(Path(row["job_dir"]) / "checkpoints" / "last.pt")
+    theirs = model_state(ref / "checkpoints" / "last.pt")
+    unequal = [k for k in theirs if k not in mine or not torch.equal(mine[k], theirs[k])]
+    if unequal:
+        figures["weights_differ"] += 1
+        problems.append(f"job {row['id']}: weights differ from the uninterrupted run "
+                        f"({unequal[:3]})")
+    return problems
