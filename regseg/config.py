@@ -25,6 +25,7 @@ reference value into both.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import re
@@ -311,6 +312,7 @@ SCHEMA1_FIELDS = frozenset({
 _NO_DEFAULT = object()
 
 
+@functools.cache  # per class: run_hash() of every expanded run reads it (read-only)
 def _json_defaults(cls: type[BaseModel]) -> dict[str, Any]:
     """Each field's default as ``model_dump(mode="json")`` writes it (fields with one)."""
     out = {}

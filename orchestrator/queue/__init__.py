@@ -2,7 +2,8 @@
 
 ``store`` (engines, sessions, migrations), ``schema`` (tables, the database clock), ``submit``
 (runs into sweeps), ``lease`` (claim, heartbeat, the job's own reports, the attempt's end,
-reap), ``manage`` (cancel, retry, listings) and ``states`` (the job-state vocabulary).
+reap), ``transitions`` (the hot-path statements ``lease`` runs, built once), ``manage``
+(cancel, retry, listings) and ``states`` (the job-state vocabulary).
 """
 
 from orchestrator.queue.lease import (

@@ -15,15 +15,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, func, select, update
 
 from orchestrator.errors import QueueError
+from orchestrator.queue import transitions as T
 from orchestrator.queue.project_paths import resolved_path, stored_path
-from orchestrator.queue.schema import Job, JobAttempt, Sweep, db_now, now_plus
+from orchestrator.queue.schema import Job, JobAttempt, db_now
 from orchestrator.queue.states import (
     CHECKPOINT_SOURCES,
     FAILED,
-    QUEUED,
     RUNNING,
     SUCCEEDED,
 )
@@ -56,38 +56,48 @@ def claim(store: Store, worker_id: str, *, lease_seconds: float, host: str = "",
           slot: str = "", slurm_job_id: str | None = None) -> ClaimedJob | None:
     """Atomically move the best queued job to running for ``worker_id``; None when none is queued.
 
-    One UPDATE ... WHERE id = (SELECT ... LIMIT 1 [FOR UPDATE SKIP LOCKED]) AND state='queued',
-    plus the attempt's ``job_attempts`` row, in one transaction.
+    The head of the queue (priority, then FIFO) is claimed with a compare-and-set on
+    state='queued' (on PostgreSQL ``FOR UPDATE SKIP LOCKED``, so concurrent claims take
+    different jobs without waiting), and the attempt's ``job_attempts`` row is opened in the same
+    transaction: one statement on PostgreSQL, three in one transaction on SQLite
+    (orchestrator/queue/transitions.py).
     """
-    pick = (select(Job.id).where(Job.state == QUEUED)
-            .order_by(Job.priority.desc(), Job.id).limit(1)
-            .with_for_update(skip_locked=True).scalar_subquery())
-    stmt = (update(Job).where(Job.id == pick, Job.state == QUEUED)
-            .values(state=RUNNING, worker_id=worker_id, lease_expires_at=now_plus(lease_seconds),
-                    started_at=func.coalesce(Job.started_at, db_now()), updated_at=db_now(),
-                    finished_at=None)
-            .returning(Job.id)
-            .execution_options(synchronize_session=False))
-    with store.session_scope() as session:
-        job_id = session.execute(stmt).scalar_one_or_none()
-        if job_id is None:
+    params = T.param_values(worker=worker_id, lease_seconds=float(lease_seconds), host=host,
+                            slot=slot, slurm_job_id=slurm_job_id)
+    if store.dialect == "postgresql":
+        with store.connection_scope(single_statement=True) as conn:
+            row = conn.execute(T.claim_postgresql(), params).mappings().one_or_none()
+        if row is None:
             return None
-        job, project_dir, spec_hash = session.execute(
-            select(Job, Sweep.project_dir, Sweep.spec_hash).join(Sweep, Sweep.id == Job.sweep_id)
-            .where(Job.id == job_id)).one()
-        attempt = JobAttempt(job_id=job_id, worker_id=worker_id, host=host, slot=slot,
-                             slurm_job_id=slurm_job_id)
-        session.add(attempt)
-        session.flush()
-        number = session.execute(select(func.count()).select_from(JobAttempt)
-                                 .where(JobAttempt.job_id == job_id)).scalar_one()
-        return ClaimedJob(id=job.id, sweep_id=job.sweep_id, spec_name=job.spec_name,
-                          group=job.group, run_hash=job.run_hash, label=job.label, seed=job.seed,
-                          config=json.loads(job.config), tags=json.loads(job.tags),
-                          attempt=int(number), max_attempts=job.max_attempts,
-                          mlflow_run_id=job.mlflow_run_id,
-                          project_dir=resolved_path(store.url, project_dir),
-                          attempt_id=attempt.id, spec_hash=spec_hash)
+        number = 1 if row["first_claim"] else _attempt_number(store, row["id"], row["attempt_id"])
+        return _claimed(store, row, attempt=number, attempt_id=row["attempt_id"])
+    with store.connection_scope() as conn:
+        job = conn.execute(T.claim_update(), params).mappings().one_or_none()
+        if job is None:
+            return None
+        params.update(T.param_values(job=job["id"], sweep=job["sweep_id"]))
+        context = conn.execute(T.claim_context(), params).mappings().one()
+        attempt_id = conn.execute(T.open_attempt(), params).scalar_one()
+    return _claimed(store, {**job, **context}, attempt=context["attempt"], attempt_id=attempt_id)
+
+
+def _attempt_number(store: Store, job_id: int, attempt_id: int) -> int:
+    """A job claimed before: its attempt rows up to this one, read after the claim committed
+    (the claim's own statement sees the rows as of its start, and a job requeued while it ran
+    may have gained a row since)."""
+    with store.connection_scope(single_statement=True) as conn:
+        return int(conn.execute(T.attempt_number(),
+                                T.param_values(job=job_id, attempt=attempt_id)).scalar_one())
+
+
+def _claimed(store: Store, row: Any, *, attempt: int, attempt_id: int) -> ClaimedJob:
+    return ClaimedJob(id=row["id"], sweep_id=row["sweep_id"], spec_name=row["spec_name"],
+                      group=row["group_name"], run_hash=row["run_hash"], label=row["label"],
+                      seed=row["seed"], config=json.loads(row["config"]),
+                      tags=json.loads(row["tags"]), attempt=int(attempt),
+                      max_attempts=row["max_attempts"], mlflow_run_id=row["mlflow_run_id"],
+                      project_dir=resolved_path(store.url, row["project_dir"]),
+                      attempt_id=attempt_id, spec_hash=row["spec_hash"])
 
 
 def _cas(store: Store, job_id: int, worker_id: str, values: dict, *,
@@ -97,14 +107,25 @@ def _cas(store: Store, job_id: int, worker_id: str, values: dict, *,
     With ``outcome`` the attempt ends: its open ``job_attempts`` row is closed in the same
     transaction.
     """
-    stmt = (update(Job).where(Job.id == job_id, Job.worker_id == worker_id, Job.state == RUNNING)
-            .values(updated_at=db_now(), **values).returning(Job.state)
-            .execution_options(synchronize_session=False))
-    with store.session_scope() as session:
-        state = session.execute(stmt).scalar_one_or_none()
-        if state is not None and outcome is not None:
-            close_attempts(session, Job.id == job_id, outcome, worker_id=worker_id)
-        return state
+    if outcome is None:
+        return _run_held(store, (T.held_job_update(values),), job_id, worker_id)
+    return _run_held(store, T.end_statements(values, store.dialect), job_id, worker_id,
+                     outcome=outcome)
+
+
+def _run_held(store: Store, statements: Sequence[Any], job_id: int, worker_id: str,
+              **params: Any) -> str | None:
+    """Run a held job's statements (the first returns its new state; any others run only when it
+    did) in one transaction; the new state, None when the job is not held by ``worker_id``."""
+    values = T.param_values(job=job_id, worker=worker_id, **params)
+    first, *rest = statements
+    with store.connection_scope(single_statement=not rest) as conn:
+        row = conn.execute(first, values).first()
+        if row is None:
+            return None
+        for stmt in rest:
+            conn.execute(stmt, values)
+        return row.state
 
 
 def close_attempts(session: Any, which: Any, outcome: Any, *, worker_id: str | None = None) -> None:
@@ -117,7 +138,8 @@ def close_attempts(session: Any, which: Any, outcome: Any, *, worker_id: str | N
 
 def heartbeat(store: Store, job_id: int, worker_id: str, *, lease_seconds: float) -> bool:
     """Renew the lease; False when the job is no longer this worker's (reaped or cancelled)."""
-    return _cas(store, job_id, worker_id, {"lease_expires_at": now_plus(lease_seconds)}) is not None
+    return _run_held(store, (T.heartbeat(),), job_id, worker_id,
+                     lease_seconds=float(lease_seconds)) is not None
 
 
 def record(store: Store, job_id: int, worker_id: str, **values: Any) -> bool:
@@ -165,31 +187,20 @@ def record_result(store: Store, job_id: int, worker_id: str, *, best_miou: float
 
 # ----------------------------------------------------------------------------- the attempt's end
 def succeed(store: Store, job_id: int, worker_id: str) -> str | None:
-    return _cas(store, job_id, worker_id, {"state": SUCCEEDED, "finished_at": db_now(),
-                                           "lease_expires_at": None, "exit_reason": None},
-                outcome=SUCCEEDED)
+    return _run_held(store, T.end_attempt(SUCCEEDED, store.dialect), job_id, worker_id,
+                     outcome=SUCCEEDED)
 
 
 def requeue_interrupted(store: Store, job_id: int, worker_id: str, reason: str) -> str | None:
     """Back to queued without counting an attempt (the job checkpointed and exited 75)."""
-    return _cas(store, job_id, worker_id, {"state": QUEUED, "worker_id": None,
-                                           "lease_expires_at": None, "exit_reason": reason},
-                outcome="interrupted")
-
-
-def _failure_values(reason: Any, *, lost: bool) -> dict:
-    count, limit = ((Job.lost_attempts, Job.max_lost_attempts) if lost
-                    else (Job.attempts, Job.max_attempts))
-    exhausted = count + 1 >= limit
-    return {("lost_attempts" if lost else "attempts"): count + 1,
-            "state": case((exhausted, FAILED), else_=QUEUED),
-            "finished_at": case((exhausted, db_now()), else_=None),
-            "worker_id": None, "lease_expires_at": None, "exit_reason": reason}
+    return _run_held(store, T.end_attempt(T.INTERRUPTED, store.dialect), job_id, worker_id,
+                     outcome=T.INTERRUPTED, reason=reason)
 
 
 def fail(store: Store, job_id: int, worker_id: str, reason: str) -> str | None:
     """A failed attempt: requeued while attempts < max_attempts, else failed. Returns the state."""
-    return _cas(store, job_id, worker_id, _failure_values(reason, lost=False), outcome="failed")
+    return _run_held(store, T.end_attempt(FAILED, store.dialect), job_id, worker_id,
+                     outcome=FAILED, reason=reason)
 
 
 def reap(store: Store) -> list[tuple[int, str]]:
@@ -198,7 +209,7 @@ def reap(store: Store) -> list[tuple[int, str]]:
     reason = "lease expired (worker " + func.coalesce(Job.worker_id, "?") + ")"
     expired = and_(Job.state == RUNNING, Job.lease_expires_at < db_now())
     stmt = (update(Job).where(expired)
-            .values(updated_at=db_now(), **_failure_values(reason, lost=True))
+            .values(updated_at=db_now(), **T.failure_values(reason, lost=True))
             .returning(Job.id, Job.state).execution_options(synchronize_session=False))
     with store.session_scope() as session:
         reaped = [(i, s) for i, s in session.execute(stmt)]

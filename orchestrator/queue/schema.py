@@ -178,6 +178,11 @@ class Job(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DbTimestamp, server_default=db_now())
 
 
+# The head of the queue in claim order (migration 0004): a partial index of the queued jobs only.
+_QUEUED = Job.state == "queued"
+Index("ix_jobs_queued", Job.priority.desc(), Job.id, postgresql_where=_QUEUED, sqlite_where=_QUEUED)
+
+
 class JobAttempt(Base):
     """One attempt of a job: who ran it where, and where it started from."""
 

@@ -1,21 +1,25 @@
-"""Database access: engines, the one ``session_scope()`` helper, migrations applied on open.
+"""Database access: engines, the ``session_scope()`` helper (and its Core-connection twin for
+the queue's hot path), migrations applied on open.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, and every transaction starts
 with ``BEGIN IMMEDIATE`` so writers queue on the busy handler instead of failing on a lock
 upgrade. PostgreSQL is used as is; migrations there run under an advisory lock so workers that
-start together do not race to create the schema.
+start together do not race to create the schema. A pooled PostgreSQL connection is pinged before
+reuse only when it has been idle for ``PING_AFTER_IDLE_S`` (a worker's back-to-back claims pay no
+ping; one that waited, e.g. across a server restart, is checked and replaced when dead).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.errors import QueueError
@@ -25,8 +29,9 @@ from regseg.exit_codes import EXIT_USAGE
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_MS = 60_000
-SCHEMA_HEAD = "0003"  # newest revision in orchestrator/migrations/versions
+SCHEMA_HEAD = "0004"  # newest revision in orchestrator/migrations/versions
 _MIGRATION_LOCK_KEY = 0x5265_6753  # "RegS": pg_advisory_xact_lock key for schema upgrades
+PING_AFTER_IDLE_S = 1.0
 
 
 class Store:
@@ -37,6 +42,9 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        # Same pool; on PostgreSQL each statement commits on its own (see connection_scope).
+        self._autocommit = (engine.execution_options(isolation_level="AUTOCOMMIT")
+                            if self.dialect == "postgresql" else engine)
 
     @contextmanager
     def session_scope(self) -> Iterator[Session]:
@@ -50,6 +58,16 @@ class Store:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def connection_scope(self, *, single_statement: bool = False) -> Iterator[Connection]:
+        """One transaction on a Core connection, for the queue's hot path (claim, heartbeat, the
+        attempt's end): no ORM session or unit of work. With ``single_statement`` the body runs
+        exactly one statement; on PostgreSQL that statement then commits on its own (autocommit:
+        no BEGIN and COMMIT round trips), on SQLite it keeps its ``BEGIN IMMEDIATE``."""
+        engine = self._autocommit if single_statement else self.engine
+        with engine.begin() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -81,10 +99,34 @@ def _engine(url: str) -> Engine:
     try:
         if is_sqlite(url):
             return _sqlite_engine(url)
-        return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+        engine = create_engine(url, pool_size=4, max_overflow=8)
+        _ping_when_idle(engine)
+        return engine
     except (ArgumentError, ImportError) as exc:
         raise QueueError(f"queue database URL {url!r}: expected sqlite:///PATH or "
                          f"postgresql+psycopg://..., got an error: {exc}") from None
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before reuse when it has been idle for PING_AFTER_IDLE_S; a dead
+    one makes the pool drop every connection older than now and connect afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn, record):  # noqa: ANN001
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn, record, _proxy):  # noqa: ANN001
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:  # in autocommit, so the ping opens no transaction
+            autocommit = dbapi_conn.autocommit
+            dbapi_conn.autocommit = True
+            dbapi_conn.execute("SELECT 1")
+            dbapi_conn.autocommit = autocommit
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
 def _current_revision(store: Store) -> str | None:

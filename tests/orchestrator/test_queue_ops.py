@@ -238,3 +238,73 @@ def test_timestamps_come_from_the_database_clock(db_url: str, project: Path):
     lease_left = (row["lease_expires_at"] - now).total_seconds()
     assert 90 < lease_left <= 101
     assert abs((row["created_at"] - now).total_seconds()) < 30
+
+
+def test_attempt_numbers_count_each_jobs_own_attempts(db_url: str, project: Path):
+    """Attempt numbers and attempt rows per job, with jobs whose ids differ from their attempt
+    rows' ids (a count over the wrong column would still pass a one-job test)."""
+    store = open_store(db_url)
+    queue.submit(store, [_batch(project, 3)], max_attempts=5)
+    first = [queue.claim(store, f"w{i}", lease_seconds=30, host="h", slot=f"s{i}")
+             for i in range(3)]
+    assert [(j.id, j.attempt) for j in first] == [(1, 1), (2, 1), (3, 1)]
+    assert queue.requeue_interrupted(store, 3, "w2", "stop") == "queued"
+    assert queue.fail(store, 2, "w1", "exit status 1") == "queued"
+    again = [queue.claim(store, "w9", lease_seconds=30) for _ in range(2)]
+    assert [(j.id, j.attempt) for j in again] == [(2, 2), (3, 2)]
+    assert queue.requeue_interrupted(store, 3, "w9", "stop") == "queued"
+    third = queue.claim(store, "w8", lease_seconds=30)
+    assert (third.id, third.attempt) == (3, 3)
+    assert queue.succeed(store, 1, "w0") == "succeeded"
+    history = queue.attempts_of(store, [1, 2, 3])
+    assert [(a["worker_id"], a["slot"], a["outcome"]) for a in history[1]] == \
+        [("w0", "s0", "succeeded")]
+    assert [(a["worker_id"], a["outcome"]) for a in history[2]] == \
+        [("w1", "failed"), ("w9", None)]
+    assert [(a["worker_id"], a["outcome"]) for a in history[3]] == \
+        [("w2", "interrupted"), ("w9", "interrupted"), ("w8", None)]
+    assert third.attempt_id == max(a["id"] for a in _attempt_rows(store, 3))
+
+
+def _attempt_rows(store, job_id: int) -> list[dict]:
+    with store.session_scope() as s:
+        return [dict(r._mapping) for r in s.execute(
+            text("SELECT id, job_id FROM job_attempts WHERE job_id = :j"), {"j": job_id})]
+
+
+def test_a_stale_holder_cannot_end_or_renew_a_job_and_its_attempt_stays_open(
+        db_url: str, project: Path):
+    store = open_store(db_url)
+    queue.submit(store, [_batch(project, 1)])
+    job = queue.claim(store, "w1", lease_seconds=30)
+    for end in (lambda: queue.succeed(store, job.id, "w2"),
+                lambda: queue.fail(store, job.id, "w2", "x"),
+                lambda: queue.requeue_interrupted(store, job.id, "w2", "x")):
+        assert end() is None
+    assert not queue.heartbeat(store, job.id, "w2", lease_seconds=30)
+    (attempt,) = queue.attempts_of(store, [job.id])[job.id]
+    assert (attempt["worker_id"], attempt["outcome"], attempt["ended_at"]) == ("w1", None, None)
+    assert queue.jobs(store)[0]["state"] == "running"
+
+
+def test_claims_read_the_head_of_the_queue_through_the_queued_index(db_url: str, project: Path):
+    """The claim's pick of the queue head reads the partial index of queued jobs, no sort of every
+    queued job (on PostgreSQL with the table analysed; SQLite is told to use it)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from orchestrator.queue import transitions
+
+    store = open_store(db_url)
+    queue.submit(store, [_batch(project, 50)])
+    dialect = postgresql.dialect() if store.dialect == "postgresql" else sqlite.dialect()
+    pick = transitions.head_of_queue(store.dialect)
+    sql = str(pick.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    with store.session_scope() as s:
+        if store.dialect == "postgresql":
+            s.execute(text("ANALYZE jobs"))
+            plan = s.execute(text("EXPLAIN " + sql)).scalars().all()
+        else:
+            plan = [r[-1] for r in s.execute(text("EXPLAIN QUERY PLAN " + sql))]
+    text_plan = "\n".join(plan)
+    assert "ix_jobs_queued" in text_plan, text_plan
+    assert "Sort" not in text_plan and "TEMP B-TREE" not in text_plan, text_plan
