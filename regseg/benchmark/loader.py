@@ -7,7 +7,8 @@ generated (``make_synthetic`` + ``make_half_resolution``) into a scratch directo
 
 Both pipelines get the same sample tokens (image, centroid, seed) in the same process, batch by
 batch interleaved, so a load change on a shared machine hits both alike. A batch is decode +
-transform of 8 samples + collate: the work one DataLoader worker does per batch.
+transform of 8 samples + collate: the work one DataLoader worker does per batch, timed as a
+worker runs it, with one torch thread (``torch.utils.data`` sets every worker to one).
 """
 
 from __future__ import annotations
@@ -56,6 +57,17 @@ def benchmark_loader(*, batches: int = 4, batch: int = 8, images: int = 8, warmu
 
 
 def _measure(data: Path, *, batches: int, batch: int, warmup: int) -> LoaderResult:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what a DataLoader worker runs with
+    try:
+        return _measure_pipelines(data, batches=batches, batch=batch, warmup=warmup)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure_pipelines(data: Path, *, batches: int, batch: int, warmup: int) -> LoaderResult:
     import torch
 
     from regseg.data import class_uniform

@@ -178,7 +178,7 @@ class SegmentationDataset(Dataset):
 
     ``__getitem__`` takes an index, or a token ``(index, centroid | None, seed)`` from
     :class:`regseg.data.loaders.SeededSampler`; the sample is a pure function of (index,
-    centroid, seed). A plain index uses seed = index. Returns (float32[3, H, W], int64[H, W]).
+    centroid, seed). A plain index uses seed = index. Returns (float32[3, H, W], uint8[H, W]).
     """
 
     def __init__(self, items: Sequence[Item], read_label: Callable[[Path], np.ndarray],

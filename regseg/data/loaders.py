@@ -13,12 +13,13 @@ Val: the first ``cfg.max_eval`` images of ``cfg.val_split`` in sorted file order
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler, Subset
+from torch.utils.data import DataLoader, Sampler, Subset, get_worker_info
 
 from regseg.data import class_uniform
 from regseg.data.datasets import SegmentationDataset, get_dataset_spec
@@ -50,20 +51,33 @@ class SeededSampler(Sampler):
             yield index, centroid, seed
 
 
+def _batch_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised contiguous tensor; in a DataLoader worker it is allocated in shared
+    memory (as torch's default_collate does), so sending the batch to the main process does not
+    copy it once more into shared memory."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    numel = math.prod(shape)
+    storage = torch.UntypedStorage._new_shared(numel * dtype.itemsize)
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+
+
 def pad_collate(batch, *, ignore_value: int = 255):
     """Stack samples, padding smaller ones at the bottom/right (image 0, label ignore_value).
 
     The image batch is channels_last (NHWC memory), the model's input layout; values and shape
-    (``[N, 3, H, W]``) are as with any layout.
+    (``[N, 3, H, W]``) are as with any layout. Labels keep their dtype (uint8 from the
+    transforms; the engine widens them on the device).
     """
     images, labels = zip(*batch)
     h = max(t.shape[-2] for t in images)
     w = max(t.shape[-1] for t in images)
     same_size = all(t.shape[-2:] == (h, w) for t in images)
-    make = torch.empty if same_size else torch.zeros
-    out_img = make((len(images), h, w, images[0].shape[0]), dtype=images[0].dtype).permute(0, 3, 1,
-                                                                                           2)
-    out_lbl = labels[0].new_full((len(labels), h, w), ignore_value)
+    out_img = _batch_buffer((len(images), h, w, images[0].shape[0]), images[0].dtype)
+    if not same_size:
+        out_img.zero_()
+    out_img = out_img.permute(0, 3, 1, 2)
+    out_lbl = _batch_buffer((len(labels), h, w), labels[0].dtype).fill_(ignore_value)
     for k, (img, lbl) in enumerate(zip(images, labels)):
         out_img[k, :, : img.shape[-2], : img.shape[-1]] = img
         out_lbl[k, : lbl.shape[-2], : lbl.shape[-1]] = lbl

@@ -53,7 +53,8 @@ def test_same_draws_give_the_same_crop_and_flip(image_size, label_size, crop, lo
         centroid = (label_size[0] * 3 // 4, label_size[1] // 3) if with_centroid else None
         x_new, y_new = new(image, label, rng=random.Random(seed), centroid=centroid)
         x_old, y_old = old(image, label, rng=random.Random(seed), centroid=centroid)
-        assert torch.equal(y_new, y_old), seed  # identical window, flip and pad offsets
+        assert y_new.dtype == torch.uint8  # widened to int64 on the device by the engine
+        assert torch.equal(y_new.long(), y_old), seed  # identical window, flip and pad offsets
         assert x_new.shape == x_old.shape and x_new.dtype == x_old.dtype
         diff = (x_new - x_old).abs()
         worst = max(worst, diff.max().item())
@@ -114,7 +115,7 @@ def test_dataset_samples_match_the_previous_loader(synthetic_dataset):
     for index, (image_path, label_path) in enumerate(items):
         x_new, y_new = dataset[(index, None, 100 + index)]
         x_old, y_old = old(*load_previous(image_path, label_path), rng=random.Random(100 + index))
-        assert torch.equal(y_new, y_old)
+        assert torch.equal(y_new.long(), y_old)
         assert (x_new - x_old).abs().max().item() <= 6.01 * LEVEL
 
 
@@ -136,3 +137,42 @@ def test_suite_markdown_puts_the_baseline_beside_each_figure():
     text = markdown_table(record)
     assert "Some CPU, 2 cores" in text and "no GPU" in text
     assert "| eval | 2.00 images/s | 3.00 images/s | x1.50 |" in text
+
+
+def test_row_tiled_normalisation_equals_torchvision():
+    from torchvision.transforms.v2 import functional as F
+
+    from regseg.data.transforms import IMAGENET_MEAN, normalize_hwc
+
+    pixels = torch.from_numpy(np.random.default_rng(3).integers(0, 256, size=(37, 53, 3),
+                                                                 dtype=np.uint8))
+    fast = normalize_hwc(pixels)
+    slow = F.normalize(pixels.permute(2, 0, 1).float() / 255, mean=IMAGENET_MEAN,
+                       std=IMAGENET_STD)
+    assert fast.shape == (3, 37, 53) and fast.stride()[0] == 1  # a channels-last view
+    assert torch.allclose(fast, slow, rtol=0, atol=1e-5)
+    assert not torch.equal(fast[0], fast[1])  # each channel has its own mean and std
+
+
+class _Samples(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        image = torch.arange(3 * 5 * (6 + i % 2), dtype=torch.float32).view(3, 5, 6 + i % 2) + i
+        return image, torch.full((5, 6), i, dtype=torch.uint8)
+
+
+def test_collate_in_a_worker_builds_the_batch_in_shared_memory():
+    from torch.utils.data import DataLoader
+
+    from regseg.data.loaders import _PadCollate
+
+    batches = {w: list(DataLoader(_Samples(), batch_size=2, num_workers=w,
+                                  collate_fn=_PadCollate(255)))
+               for w in (0, 1)}
+    for (x0, y0), (x1, y1) in zip(batches[0], batches[1]):
+        assert x1.is_shared() and y1.is_shared() and not x0.is_shared()
+        assert torch.equal(x0, x1) and torch.equal(y0, y1) and y1.dtype == torch.uint8
+        assert x1.is_contiguous(memory_format=torch.channels_last)
+        assert torch.all(x1[0, :, :, -1] == 0) and torch.all(y1[:, :, -1] == 255)  # padding

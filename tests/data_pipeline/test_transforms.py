@@ -45,7 +45,7 @@ def test_output_is_crop_sized_and_typed(crop, pad_before_crop):
     for seed in range(5):
         x, y = tf(image, label, rng=random.Random(seed))
         assert x.shape == (3, *crop) and x.dtype == torch.float32
-        assert y.shape == crop and y.dtype == torch.int64
+        assert y.shape == crop and y.dtype == torch.uint8
 
 
 @pytest.mark.parametrize("pad_before_crop", [False, True])
@@ -143,7 +143,7 @@ def test_photometric_ops_leave_the_label(op):
 def test_val_transform_resizes_short_sides():
     image, label = _scene(40, 80)
     x, y = ValTransform(20, 40)(image, label)
-    assert x.shape == (3, 20, 40) and y.shape == (40, 80) and y.dtype == torch.int64
+    assert x.shape == (3, 20, 40) and y.shape == (40, 80) and y.dtype == torch.uint8
     x, y = ValTransform(40, 40)(image, label)
     assert (np.array_equal(_denorm(x), np.array(image))
             and np.array_equal(y.numpy(), np.array(label)))
