@@ -14,8 +14,12 @@ right before the first iteration. Phases (medians over the repeats, seconds):
 - ``callbacks``: every ``on_train_start`` (MlflowCallback: params incl. the GFLOPs count,
   provenance tags; queue reports), ``mlflow_on_train_start`` that hook alone;
 - ``total``: spawn -> first iteration.
-``fresh``: a new MLflow run (the GFLOPs count runs); ``resumed``: the run already holds the
-model params (a retried attempt), as in a fault storm.
+``fresh``: a new MLflow run (its params are logged: the GFLOPs figure is counted by the first
+repeat and read from the per-code-version cache, regseg.models.complexity_cache, by the next
+ones, as by every later job of that architecture); ``resumed``: the run already holds the model
+params (a retried attempt), as in a fault storm. Each job here is spawned fresh: the worker's
+pre-started processes, which skip ``interpreter`` and the imports, are measured end to end by
+benchmarks/bench_slot_idle.py.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def _probe(root: Path, config: Path, tracking_uri: str, run_id: str, i: int) -> 
     out = root / f"job{i}"
     result = root / f"startup{i}.json"
     env = {**os.environ, "REGSEG_HOME": str(root / "state"), "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "REGSEG_CACHE_DIR": str(root / "cache")}
     argv = [sys.executable, str(PROBE), "", str(result), "--", "--config", str(config),
             "--out", str(out), "--tracking-uri", tracking_uri, "--run-id", run_id]
     argv[2] = repr(time.time())

@@ -16,7 +16,12 @@ Per gap (seconds, medians over the gaps of the sweep, min and max beside):
 - ``process_to_first_iteration``: job k+1's interpreter start -> its first iteration.
 Also the worker's own ``slot ... idle`` log lines, when it writes them, and the sweep's wall
 time. The machine's load (``os.getloadavg``) is printed beside: on a shared machine the
-figures move with it.
+figures move with it. The GFLOPs cache starts empty (``$REGSEG_CACHE_DIR`` in the run's
+folder): the first job of each architecture counts, later seeds read it.
+
+The code measured is the checkout this script lies in (it goes first on ``PYTHONPATH``): to
+compare two versions in the same conditions, export each into a folder (``git archive``), copy
+this script and benchmarks/_idle_probe/ into both, and run them one after the other.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ def _env(root: Path, data: Path, marks: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REGSEG_DB", "MLFLOW_TRACKING_URI")}
     path = os.pathsep.join(p for p in (str(PROBE_DIR), str(ROOT), env.get("PYTHONPATH")) if p)
     env.update({"REGSEG_HOME": str(root / "state"), "REGSEG_DATA_ROOTS": str(data),
+                "REGSEG_CACHE_DIR": str(root / "cache"),
                 "REGSEG_IDLE_PROBE": str(marks), "PYTHONPATH": path, "PYTHONUNBUFFERED": "1",
                 "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     return env

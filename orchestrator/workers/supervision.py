@@ -6,6 +6,12 @@ orchestrator.workers.job`` with ``CUDA_VISIBLE_DEVICES`` set to the slot's GPU (
 heartbeat while it runs, then move the job to its state from the exit status
 (orchestrator/workers/outcomes.py). A slot takes the next job as soon as its job ends.
 
+Pre-starting (``WorkerOptions.prestart``, on by default): once a slot's job reports its first
+iteration, the slot starts the next job's interpreter with the imports done
+(orchestrator/workers/launch.py, standby.py), so the next job starts without them. The slot's
+idle gap between two jobs (previous exit -> first iteration) is logged per job and goes into the
+job's MLflow run (orchestrator/workers/idle.py).
+
 The worker owns the MLflow run's lifecycle (create or resume at launch, close at the end, a new
 run when an attempt must start over); the job only logs into it (docs/CONTRACTS.md).
 
@@ -27,16 +33,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from orchestrator import queue
 from orchestrator.paths import state_dir
 from orchestrator.queue.store import Store
 from orchestrator.workers.after_job import finish_pruned, review_arms
+from orchestrator.workers.idle import IdleGap, ReportReader, SlotMarks, gap, log_gap
+from orchestrator.workers.launch import Launcher
 from orchestrator.workers.outcomes import Outcome, classify, failure_reason
+from orchestrator.workers.run_tracking import finish_tracking, make_tracker, start_tracking
 from orchestrator.workers.slots import Slot, slot_thread_env
 
 log = logging.getLogger("orchestrator.workers")
+GAP_LOG_WAIT_S = 5.0  # the job has ended: how long its idle-gap metric may still take
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)  # USR: SLURM warning
 
 
@@ -52,6 +61,8 @@ class WorkerOptions:
     log_checkpoints: bool = True  # False: only the best checkpoint's path goes to MLflow
     sample_images: bool = True  # False: no sample predictions logged under predictions/
     state_dir: Path | None = None
+    # Start each slot's next job process (imports done) while the current job trains.
+    prestart: bool = True
     # Replaces the training command (tests run many quick real subprocesses with it): an argv
     # template with {python}, {config}, {out}, {job_id}, {attempt}, {db}, {worker_id},
     # {worker_pid}.
@@ -63,6 +74,15 @@ class _Running:
     proc: subprocess.Popen
     job: queue.ClaimedJob
     worker_id: str
+    slot: Slot | None = None
+    launcher: Launcher | None = None
+    report: ReportReader = field(default_factory=lambda: ReportReader(None))
+    marks: SlotMarks | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    run_id: str | None = None
+    gap: IdleGap | None = None
+    gap_logger: threading.Thread | None = None
     lost: bool = False
     term_sent: bool = False
     kill_at: float | None = None
@@ -82,8 +102,9 @@ class Worker:
         self.slurm_job_id = _slurm_job_id()
         self.stop = threading.Event()
         self.state_dir = options.state_dir or state_dir()
-        self.tracker = _make_tracker(options)
+        self.tracker = make_tracker(options.tracking, options.tracking_uri)
         self.finished: list[tuple[int, str]] = []  # (job id, outcome), for callers and tests
+        self.idle_gaps: list[IdleGap] = []  # one per job that reached its first iteration
         self._lock = threading.Lock()
         self._claimed = 0
         self._next_reap = 0.0
@@ -123,6 +144,11 @@ class Worker:
         with self._lock:
             self._claimed -= 1
 
+    def _may_claim_more(self) -> bool:
+        with self._lock:
+            budget = self.options.max_jobs is None or self._claimed < self.options.max_jobs
+        return budget and not self.stop.is_set()
+
     def _maybe_reap(self) -> None:
         now = time.monotonic()
         with self._lock:
@@ -133,10 +159,20 @@ class Worker:
             log.warning("worker %s: job %d lost its lease -> %s", self.id, job_id, state)
 
     def _slot_main(self, slot: Slot) -> None:
+        launcher = Launcher(state_dir=self.state_dir, name=slot.name,
+                            prestart=self.options.prestart and not self.options.job_command)
+        try:
+            self._slot_loop(slot, launcher)
+        finally:
+            launcher.close()  # an unused pre-started process goes with the slot
+
+    def _slot_loop(self, slot: Slot, launcher: Launcher) -> None:
         worker_id = f"{self.id}/{slot.name}"
+        free_since: float | None = None  # the previous job's exit, while no wait for work
         while not self.stop.is_set():
             if not self._take_budget():
                 return
+            claimed_at = time.monotonic()
             try:
                 self._maybe_reap()
                 job = queue.claim(self.store, worker_id, lease_seconds=self.options.lease_seconds,
@@ -148,13 +184,17 @@ class Worker:
                 continue
             if job is None:
                 self._return_budget()
+                free_since = None  # waiting for work is not start-up
                 if self.options.exit_when_empty and not self._pending():
                     return
                 self.stop.wait(self.options.poll_seconds)
                 continue
             try:
-                self._run_job(slot, job, worker_id)
+                ended = self._run_job(slot, job, worker_id, launcher,
+                                      SlotMarks(free_since=free_since, claimed_at=claimed_at))
+                free_since = ended if ended is not None else free_since
             except Exception:  # e.g. the database is gone: the lease runs out, the job is reaped
+                free_since = None
                 log.exception("worker %s: job %d: could not run or record it", worker_id, job.id)
                 self.stop.wait(self.options.poll_seconds)
 
@@ -166,42 +206,60 @@ class Worker:
             return True
 
     # ------------------------------------------------------------------ one job
-    def _run_job(self, slot: Slot, job: queue.ClaimedJob, worker_id: str) -> None:
+    def _run_job(self, slot: Slot, job: queue.ClaimedJob, worker_id: str,
+                 launcher: Launcher | None = None, marks: SlotMarks | None = None) -> float | None:
+        """Prepare, launch, supervise and record one attempt; returns when its process exited
+        (monotonic), None when it was never launched. Without ``launcher``: a fresh process,
+        nothing pre-started."""
+        if launcher is None:
+            launcher = Launcher(state_dir=self.state_dir, name=slot.name, prestart=False)
+        marks = marks or SlotMarks(free_since=None, claimed_at=time.monotonic())
         job_dir = self.state_dir / "jobs" / str(job.id)
         job_dir.mkdir(parents=True, exist_ok=True)
         config_path = job_dir / "config.json"
         config_path.write_text(json.dumps(job.config, indent=2, sort_keys=True) + "\n")
         if not queue.record(self.store, job.id, worker_id, job_dir=str(job_dir)):
-            return  # cancelled (or reaped) since the claim: never launch it
+            return None  # cancelled (or reaped) since the claim: never launch it
         job_log = job_dir / "job.log"
         with open(job_log, "ab") as out:
             out.write(f"== attempt {job.attempt} on {worker_id} ({slot.name}, "
                       f"CUDA_VISIBLE_DEVICES={slot.cuda_visible_devices!r})\n".encode())
         run_id = self._start_tracking(job, worker_id, job_dir)
         if run_id is False:
-            return
+            return None
         if self.stop.is_set():  # stopped between claim and launch: hand the job straight back
             queue.requeue_interrupted(self.store, job.id, worker_id, "worker stopped before launch")
-            return
+            return None
         argv = self._argv(job, config_path, job_dir, run_id, worker_id)
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot.cuda_visible_devices,
                **slot_thread_env(slot, self.slots, os.environ)}
         cwd = job.project_dir if job.project_dir and Path(job.project_dir).is_dir() else None
         log.info("worker %s: job %d attempt %d (%s %s) started", worker_id, job.id, job.attempt,
                  job.spec_name, job.label)
-        with open(job_log, "ab") as out:
-            try:
-                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                        cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
-            except OSError as exc:
-                state = queue.fail(self.store, job.id, worker_id, f"cannot start the job: {exc}")
-                log.error("worker %s: job %d: cannot start (%s) -> %s", worker_id, job.id, exc,
-                          state)
-                return
-            running = _Running(proc=proc, job=job, worker_id=worker_id)
+        try:
+            launched = launcher.launch(argv, env=env, cwd=cwd, log_path=job_log,
+                                       report=not self.options.job_command)
+        except OSError as exc:
+            state = queue.fail(self.store, job.id, worker_id, f"cannot start the job: {exc}")
+            log.error("worker %s: job %d: cannot start (%s) -> %s", worker_id, job.id, exc,
+                      state)
+            return None
+        marks.launched_at, marks.prestarted = time.monotonic(), launched.prestarted
+        running = _Running(proc=launched.proc, job=job, worker_id=worker_id, slot=slot,
+                           launcher=launcher, report=ReportReader(launched.report_fd),
+                           marks=marks, env=env, cwd=cwd, run_id=run_id)
+        try:
             rc = self._supervise(running)
+        finally:
+            running.report.close()
+        ended = time.monotonic()
+        if running.gap_logger is not None:  # long done unless the tracking store hangs
+            running.gap_logger.join(timeout=GAP_LOG_WAIT_S)
+        if self._may_claim_more():  # no report came (it failed early?): pre-start it now
+            self._prestart(launcher, env, cwd)
         _with_retries(lambda: self._record_outcome(running, rc, job_dir, run_id),
                       f"worker {worker_id}: recording job {job.id}")
+        return ended
 
     def _argv(self, job: queue.ClaimedJob, config: Path, job_dir: Path, run_id: str | None,
               worker_id: str) -> list:
@@ -223,52 +281,19 @@ class Worker:
 
     def _start_tracking(self, job: queue.ClaimedJob, worker_id: str,
                         job_dir: Path) -> str | None | bool:
-        """Create or resume the job's MLflow run and put its latest checkpoint in place (local,
-        else from the run's artifacts); a run with history but no checkpoint anywhere is
-        closed and replaced by a fresh one. Returns the run id (None without tracking) or False
-        when the attempt was failed."""
-        if self.tracker is None:
-            source = "local" if _has_local_checkpoint(job_dir) else "none"
-            queue.record_start(self.store, job.id, worker_id, checkpoint_source=source)
-            return None
-        try:
-            run_id = self.tracker.ensure_run(job)
-            source = self._place_checkpoint(run_id, job_dir)
-            if source == "none" and self.tracker.has_history(run_id):
-                run_id = self._restart_run(job, run_id, job_dir)
-        except Exception as exc:  # a failed attempt, retried like any other
-            state = queue.fail(self.store, job.id, worker_id, f"tracking: {exc}"[:1000])
-            log.error("worker %s: job %d: tracking failed (%s) -> %s", worker_id, job.id, exc,
-                      state)
-            return False
-        queue.record(self.store, job.id, worker_id, mlflow_run_id=run_id)
-        queue.record_start(self.store, job.id, worker_id, checkpoint_source=source)
-        return run_id
-
-    def _place_checkpoint(self, run_id: str, job_dir: Path) -> str:
-        if _has_local_checkpoint(job_dir):
-            return "local"
-        if self.tracker.fetch_checkpoint(run_id, job_dir / "checkpoints"):
-            _note(job_dir, f"checkpoint fetched from the MLflow run {run_id}")
-            return "tracking"
-        return "none"
-
-    def _restart_run(self, job: queue.ClaimedJob, old_run_id: str, job_dir: Path) -> str:
-        reason = ("no checkpoint found locally or in the tracking store: this attempt starts "
-                  "over in a new MLflow run")
-        run_id = self.tracker.restart_run(job, old_run_id, reason)
-        _note(job_dir, f"{reason} ({run_id}; the earlier run {old_run_id} is closed)")
-        log.warning("worker %s: job %d: %s", self.id, job.id, reason)
-        return run_id
+        return start_tracking(self.store, self.tracker, job, worker_id, job_dir)
 
     def _supervise(self, running: _Running) -> int:
         """Wait for the job, heartbeating; forward a stop; stop the job if its lease is lost."""
         interval = max(0.2, self.options.lease_seconds / 3)
         while True:
             try:
-                return running.proc.wait(timeout=0.2)
+                rc = running.proc.wait(timeout=0.2)
+                self._check_report(running)  # it may have reported and exited within 0.2 s
+                return rc
             except subprocess.TimeoutExpired:
                 pass
+            self._check_report(running)
             now = time.monotonic()
             if self.stop.is_set() and not running.term_sent:
                 running.proc.send_signal(signal.SIGTERM)
@@ -279,6 +304,33 @@ class Worker:
             if running.kill_at is not None and now >= running.kill_at:
                 running.proc.kill()
                 running.kill_at = None
+
+    def _check_report(self, running: _Running) -> None:
+        """The job's first-iteration report: log the slot's idle gap and, the job's start-up
+        being over, pre-start the process of the slot's next job."""
+        report = running.report.poll()
+        if not report or running.marks is None or running.slot is None:
+            return
+        first = report.get("first_iteration")
+        if not isinstance(first, (int, float)):
+            return
+        running.gap = gap(running.slot.name, running.job.id, running.job.attempt, running.marks,
+                          float(first))
+        log.info("worker %s: %s", running.worker_id, running.gap.line())
+        with self._lock:
+            self.idle_gaps.append(running.gap)
+        client = getattr(self.tracker, "client", None)
+        if running.run_id and client is not None:  # in a thread: a slow store delays no beat
+            running.gap_logger = threading.Thread(target=log_gap, daemon=True,
+                                                  args=(client, running.run_id, running.gap))
+            running.gap_logger.start()
+        if running.launcher is not None and self._may_claim_more():
+            self._prestart(running.launcher, running.env, running.cwd)
+
+    def _prestart(self, launcher: Launcher, env: dict[str, str], cwd: str | None) -> None:
+        uri = str(self.tracker.tracking_uri) if getattr(self.tracker, "tracking_uri", None) \
+            else None
+        launcher.prestart(env=env, cwd=cwd, db=self.store.url, tracking_uri=uri)
 
     def _beat(self, running: _Running) -> None:
         job = running.job
@@ -327,20 +379,7 @@ class Worker:
 
     def _finish_tracking(self, run_id: str | None, status: str | None, error: str | None,
                          job_dir: Path) -> None:
-        if not run_id or status is None or self.tracker is None:
-            return
-        try:
-            self.tracker.finish_run(run_id, status, error, out_dir=job_dir)
-        except Exception as exc:  # the queue state is what matters; the run can be fixed later
-            log.error("worker %s: closing MLflow run %s failed: %s", self.id, run_id, exc)
-
-
-def _make_tracker(options: WorkerOptions) -> Any:
-    if not options.tracking:
-        return None
-    from orchestrator.tracking import Tracker
-
-    return Tracker(options.tracking_uri)
+        finish_tracking(self.tracker, run_id, status, error, job_dir, who=self.id)
 
 
 def _slurm_job_id() -> str | None:
@@ -349,15 +388,6 @@ def _slurm_job_id() -> str | None:
     if array and task:
         return f"{array}_{task}"
     return os.environ.get("SLURM_JOB_ID") or None
-
-
-def _has_local_checkpoint(job_dir: Path) -> bool:
-    return any((job_dir / "checkpoints" / name).exists() for name in ("last.pt", "last.prev.pt"))
-
-
-def _note(job_dir: Path, message: str) -> None:
-    with open(job_dir / "job.log", "a", encoding="utf-8") as fh:
-        fh.write(f"== {message}\n")
 
 
 def _with_retries(action, what: str) -> None:

@@ -206,6 +206,9 @@ def worker_cmd(
     no_sample_images: bool = typer.Option(
         False, "--no-sample-images", help="Do not log sample validation predictions (PNG) of the "
         "best epoch to MLflow."),
+    no_prestart: bool = typer.Option(
+        False, "--no-prestart", help="Do not start the next job's process (imports done) while a "
+        "slot's job trains; spawn each job fresh."),
     job_command: Optional[str] = typer.Option(
         None, "--job-command", hidden=True,
         help="Testing only: a JSON argv template replacing the training command."),
@@ -237,7 +240,7 @@ def worker_cmd(
                             exit_when_empty=exit_when_empty, poll_seconds=poll_seconds,
                             tracking=not no_tracking, tracking_uri=tracking_uri,
                             log_checkpoints=not no_log_checkpoints,
-                            sample_images=not no_sample_images,
+                            sample_images=not no_sample_images, prestart=not no_prestart,
                             job_command=tuple(command) if command else None)
     try:
         slots = detect_slots(gpus, cpu_slots=cpu_slots)
