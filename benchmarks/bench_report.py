@@ -1,164 +1,194 @@
-"""Benchmark: `regseg report` time for 10,000 runs.
+"""Benchmark: `regseg report` over a real MLflow store of ``--runs`` finished runs (10,000).
 
-Two measurements, reported separately (the sum is the end-to-end estimate):
+The store (benchmarks/report_store.py: each run laid out as the worker logs one) is built once
+through the MLflow API and kept as ``<out>/bench_mlflow_<runs>.db``; every benchmark works on a
+scratch copy, because the incremental step changes it. Timed, in one process, each through
+``reports.report.build_report`` (what ``regseg report`` calls), wall and CPU seconds:
 
-1. ``frame``: 10,000 synthetic runs built directly as the runs DataFrame that
-   ``reports.mlflow_source.load_runs`` returns (same columns), then tables + markdown (and the
-   plots) timed exactly -- no extrapolation.
-2. ``mlflow``: N runs (default 1,000) logged into a real SQLite MLflow store with the contract's
-   layout (tags, ~45 params, best/last metrics, 3 evaluated epochs each); ``load_runs`` timed on
-   it and extrapolated linearly to 10,000 runs (reading is paginated 1,000 runs per call, so
-   the cost is linear in the run count). ``--mlflow-runs 10000`` measures it directly instead.
+- ``baseline``: the previous reader (pages of 1,000 runs, collector running, no cache), then
+  the same tables and markdown: the figure the issue measured;
+- ``no_cache``: ``regseg report --no-cache`` (this build's direct read);
+- ``cold``: no cache file yet (reads everything, writes the cache);
+- ``warm``: cache present, nothing changed;
+- ``incremental``: cache present after ``--changed`` runs changed (a fifth each: new runs,
+  revised tags, resumed-and-closed runs with a new metric, deleted runs, and new runs again);
+- ``cli_warm``: ``regseg report --format csv`` as a subprocess on the warm cache (interpreter
+  start and imports included).
 
-Usage: ``python benchmarks/bench_report.py [--runs 10000] [--mlflow-runs 1000] [--out DIR]``
-(an existing ``DIR/bench_mlflow.db`` is reused instead of logging the runs again).
-Prints one JSON object.
+Every cached report is compared byte for byte with a no-cache report of the same store state.
+Prints one JSON object (ratios: baseline seconds / seconds). Usage:
+``python benchmarks/bench_report.py [--runs 10000] [--changed 50] [--out DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-GROUP_MODELS = {  # group -> (models, configurations per model)
-    "backbone": ([f"{b}_decoder14" for b in ("exp30", "exp43", "exp46", "exp47", "exp48", "exp49",
-                                              "exp50", "exp51", "exp52", "regnety600mf")], 1),
-    "decoder": ([f"exp43_{d}" for d in ("decoder4", "decoder10", "decoder12", "decoder14",
-                                        "decoder26", "lraspp", "SFNetDecoder", "BisenetDecoder")],
-                                        1),
-    "resize_crop": (["exp49_decoder14"], 7),
-    "training_techniques": (["exp48_decoder26"], 3),
-    "reproducibility": (["exp49_decoder14"], 1),
-    "ddrnet_comparison": (["exp48_decoder26", "ddrnet23"], 1),
-    "sweep_lr": (["exp48_decoder26"], 40),  # an unknown group: generic table
-}
-CROPS = ([512, 1024], [768, 768], [768, 1536], [1024, 1024])
-RESIZES = ((400, 1600), (512, 2048))
+import report_store  # noqa: E402
 
 
-def synthetic_records(n: int, seed: int = 0) -> list[dict]:
-    """``n`` run rows spread round-robin over every (group, configuration)."""
-    rng = random.Random(seed)
-    configs = []
-    for group, (models, per_model) in GROUP_MODELS.items():
-        for model in models:
-            for k in range(per_model):
-                lo, hi = RESIZES[k % 2]
-                configs.append((group, model, k, lo, hi, CROPS[k % 4]))
-    rows = []
-    for i in range(n):
-        group, model, k, lo, hi, crop = configs[i % len(configs)]
-        best = 74.0 + rng.gauss(0, 0.5) + (k % 5) * 0.1
-        rows.append({
-            "run_id": f"{i:032x}", "experiment": f"regseg/{group}", "status": "FINISHED",
-            "group": group, "model": model,
-            "config_label": f"model_name={model},k={k},resize={lo}-{hi},crop={crop}",
-            "source": "regseg", "seed": str(i // len(configs)), "reference_file": "",
-            "reference_run": "", "best_mIoU": best - 0.5, "best_mIoU_reduced": best,
-            "best_epoch": 480.0, "last_mIoU": best - 0.7, "last_mIoU_reduced": best - 0.2,
-            "model_params": 3368023.0, "model_gflops": 35.88, "model_field_of_view": 3743.0,
-            "param.train_min_size": str(lo), "param.train_max_size": str(hi),
-            "param.train_crop_size": json.dumps(crop), "param.aug_mode": "custom3",
-            "param.loss_type": "cross_entropy", "param.epochs": "500",
-            "param.lr": str(0.01 * (k + 1)),
-        })
-    return rows
+def previous_load_runs(uri: str):
+    """The reader before the run cache (kept here as the baseline): pages of 1,000 runs per
+    experiment, every run turned into a row, garbage collector running."""
+    from mlflow.tracking import MlflowClient
+
+    import orchestrator.tracking.tags as T
+    from reports.mlflow_source import active_experiments, frame_from_records, run_record
+
+    client = MlflowClient(tracking_uri=uri)
+    records = []
+    for exp in active_experiments(client):
+        token = None
+        while True:
+            page = client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'",
+                                      max_results=1000, page_token=token)
+            records.extend(run_record(r, exp.name) for r in page
+                           if r.data.tags.get(T.ARM_PARENT) != T.TRUE)
+            token = page.token
+            if not token:
+                break
+    return frame_from_records(records)
 
 
-def bench_frame(n: int, out: Path) -> dict:
+def previous_report(uri: str) -> str:
+    from reports.arms import section_for
+    from reports.report import report_from_frame
+
+    df = previous_load_runs(uri)
+    return report_from_frame(df).markdown + section_for(uri, df["experiment"].tolist())
+
+
+def timed(fn):
+    t0, c0 = time.perf_counter(), time.process_time()
+    value = fn()
+    return value, {"wall_s": round(time.perf_counter() - t0, 3),
+                   "cpu_s": round(time.process_time() - c0, 3)}
+
+
+def change_runs(uri: str, n: int) -> dict:
+    """Change ``n`` runs through the API, the ways runs change after a report (see module)."""
+    import random
+
+    from mlflow.entities import Metric, RunTag
+    from mlflow.tracking import MlflowClient
+
+    import orchestrator.tracking.tags as T
+
+    client = MlflowClient(tracking_uri=uri)
+    exps = {e.name: e.experiment_id for e in client.search_experiments()}
+    sweep = exps["regseg/sweep_lr"]
+    olds = client.search_runs([sweep], f"attributes.status = 'FINISHED' AND tags.`{T.ARM_PARENT}`"
+                              " IS NULL", max_results=n)
+    fifth, configs, now = max(1, n // 5), report_store.configurations(), int(time.time() * 1000)
+    done = {"new": 0, "revised_tag": 0, "resumed_new_metric": 0, "deleted": 0}
+    for i in range(n - 3 * fifth):
+        config = configs[(7 * i) % len(configs)]
+        tags, params, metrics = report_store.run_layout(20_000 + i, config, random.Random(i))
+        report_store.log_run(client, exps[f"regseg/{config[0]}"], tags, params, metrics,
+                             now - 3_600_000, now)
+        done["new"] += 1
+    for run in olds[:fifth]:
+        client.log_batch(run.info.run_id, metrics=[Metric(T.REVISED, float(now), now, 0)],
+                         tags=[RunTag(T.CONFIG_LABEL, run.data.tags[T.CONFIG_LABEL] + ",late")])
+        done["revised_tag"] += 1
+    for run in olds[fifth:2 * fifth]:
+        client.update_run(run.info.run_id, status="RUNNING")
+        client.log_batch(run.info.run_id, metrics=[Metric("best_mIoU_reduced", 80.0, now, 600)])
+        client.set_terminated(run.info.run_id, "FINISHED")
+        done["resumed_new_metric"] += 1
+    for run in olds[2 * fifth:3 * fifth]:
+        client.delete_run(run.info.run_id)
+        done["deleted"] += 1
+    return done
+
+
+def _warm_up() -> None:
+    """Import what every report imports, so the first timing is not charged for it."""
     from reports.mlflow_source import frame_from_records
     from reports.report import report_from_frame
 
+    report_from_frame(frame_from_records([{"run_id": "0", "experiment": "regseg/x",
+                                           "group": "x", "config_label": "a", "model": "m",
+                                           "status": "FINISHED", "best_mIoU": 1.0}]))
+
+
+def cli_report(uri: str, home: Path) -> tuple[str, dict]:
+    env = {**os.environ, "REGSEG_HOME": str(home)}
     t0 = time.perf_counter()
-    df = frame_from_records(synthetic_records(n))
-    t1 = time.perf_counter()
-    rep = report_from_frame(df)  # cold: includes importing scipy/tabulate
-    t2 = time.perf_counter()
-    rep_plots = report_from_frame(df, plots_dir=out / "plots")
-    t3 = time.perf_counter()
-    again = report_from_frame(df).markdown
-    t4 = time.perf_counter()
-    return {"runs": n, "build_frame_s": round(t1 - t0, 3), "tables_markdown_s": round(t2 - t1, 3),
-            "tables_markdown_warm_s": round(t4 - t3, 3),
-            "tables_markdown_plots_s": round(t3 - t2, 3), "tables": len(rep.tables),
-            "markdown_bytes": len(rep.markdown.encode()), "deterministic": again == rep.markdown,
-            "plots": [p.name for p in rep_plots.plot_paths]}
+    out = subprocess.run([sys.executable, "-m", "regseg", "report", "--tracking-uri", uri,
+                          "--format", "csv"], capture_output=True, text=True, env=env,
+                         cwd=ROOT, check=True).stdout
+    return out, {"wall_s": round(time.perf_counter() - t0, 3)}
 
 
-def _log_runs(uri: str, n: int) -> None:
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
+def bench(runs: int, changed: int, out: Path) -> dict:
+    from reports.report import build_report
 
-    client = MlflowClient(tracking_uri=uri)
-    exp_ids = {}
-    for rec in synthetic_records(n):
-        exp = rec["experiment"]
-        if exp not in exp_ids:
-            exp_ids[exp] = client.create_experiment(exp)
-        run_id = client.create_run(exp_ids[exp]).info.run_id
-        tags = {"regseg.group": rec["group"], "regseg.model": rec["model"],
-                "regseg.source": "regseg",
-                "regseg.config_label": rec["config_label"], "regseg.seed": rec["seed"]}
-        params = {k[6:]: v for k, v in rec.items() if k.startswith("param.")}
-        params.update({f"knob_{j}": str(j) for j in range(36)}, model_params="3368023",
-                      model_gflops="35.88", model_field_of_view="3743")
-        metrics = [Metric("mIoU", rec["best_mIoU"] - d, 0, s) for s, d in ((24, 5), (249, 1), (499,
-                                                                                               0.2))]
-        metrics += [Metric(k, rec[k], 0, 499) for k in ("best_mIoU", "best_mIoU_reduced",
-                                                        "best_epoch")]
-        client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()],
-                         tags=[RunTag(k, v) for k, v in tags.items()])
-        client.set_terminated(run_id, "FINISHED")
-
-
-def bench_mlflow(n: int, target: int, out: Path) -> dict:
-    """Log ``n`` runs (unless ``out/bench_mlflow.db`` already exists: reused) and time reading."""
-    from reports.mlflow_source import load_runs
-    from reports.report import report_from_frame
-
-    db = out / "bench_mlflow.db"
-    uri = f"sqlite:///{db}"
-    t0 = time.perf_counter()
-    reused = db.exists()
-    if not reused:
-        _log_runs(uri, n)
-    t1, c1 = time.perf_counter(), time.process_time()
-    df = load_runs(tracking_uri=uri)
-    t2, c2 = time.perf_counter(), time.process_time()
-    report_from_frame(df)
-    t3 = time.perf_counter()
-    n = len(df)
-    return {"runs": n, "store_reused": reused, "log_runs_s": round(t1 - t0, 2),
-            "load_runs_s": round(t2 - t1, 3), "load_runs_cpu_s": round(c2 - c1, 3),
-            "report_from_frame_s": round(t3 - t2, 3),
-            f"load_runs_extrapolated_to_{target}_s": round((t2 - t1) / n * target, 2),
-            f"load_runs_cpu_extrapolated_to_{target}_s": round((c2 - c1) / n * target, 2)}
+    db = out / f"bench_mlflow_{runs}.db"
+    (reused, build) = timed(lambda: report_store.ensure_store(db, runs))
+    scratch = out / "scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    shutil.copyfile(db, scratch / "mlflow.db")
+    uri, home = f"sqlite:///{scratch / 'mlflow.db'}", scratch / "home"
+    cache_dir = home / "report-cache"
+    _warm_up()
+    result: dict = {"runs": runs, "store_reused": reused, "store_build": build}
+    base_md, result["baseline"] = timed(lambda: previous_report(uri))
+    direct, result["no_cache"] = timed(lambda: build_report(tracking_uri=uri))
+    for name in ("cold", "warm"):
+        stats: dict = {}
+        rep, result[name] = timed(lambda: build_report(tracking_uri=uri, cache_dir=cache_dir,
+                                                       cache_stats=stats))
+        result[name]["identical_to_no_cache"] = rep.markdown == direct.markdown
+        result[name]["runs_reread"] = sum(s["reread"] for s in stats.values())
+    cli_csv, result["cli_warm"] = cli_report(uri, home)
+    result["cli_warm"]["identical_to_no_cache"] = cli_csv == direct.rows_as("csv")
+    result["changes"] = change_runs(uri, changed)
+    stats = {}
+    rep, result["incremental"] = timed(lambda: build_report(tracking_uri=uri, cache_dir=cache_dir,
+                                                            cache_stats=stats))
+    result["incremental"]["runs_reread"] = sum(s["reread"] for s in stats.values())
+    result["incremental"]["modes"] = sorted({s["mode"] for s in stats.values()})
+    after = build_report(tracking_uri=uri)
+    result["incremental"]["identical_to_no_cache"] = rep.markdown == after.markdown
+    result["no_cache_identical_to_baseline"] = direct.markdown == base_md
+    result["n_rows"] = direct.n_runs
+    for name in ("no_cache", "cold", "warm", "incremental", "cli_warm"):
+        result[name]["ratio_wall"] = round(result["baseline"]["wall_s"] /
+                                           result[name]["wall_s"], 2)
+        if "cpu_s" in result[name]:
+            result[name]["ratio_cpu"] = round(result["baseline"]["cpu_s"] /
+                                              result[name]["cpu_s"], 2)
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    result["cores"] = os.cpu_count()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10_000)
-    ap.add_argument("--mlflow-runs", type=int, default=1_000)
-    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--changed", type=int, default=50)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="keeps the built store for reuse (default: a temporary directory)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
-        frame = bench_frame(args.runs, out)
-        mlflow = bench_mlflow(args.mlflow_runs, args.runs, out) if args.mlflow_runs else None
-    est = None
-    if mlflow:
-        est = round(mlflow[f"load_runs_extrapolated_to_{args.runs}_s"] + frame["tables_markdown_s"],
-                    2)
-    print(json.dumps({"frame": frame, "mlflow": mlflow,
-                      f"estimated_end_to_end_{args.runs}_runs_s": est}, indent=2))
+        print(json.dumps(bench(args.runs, args.changed, out), indent=2))
 
 
 if __name__ == "__main__":

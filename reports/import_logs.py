@@ -309,8 +309,18 @@ def _place(client, item: _Planned) -> tuple[str, str, str | None]:
     if item.group in groups:
         return existing.info.run_id, "skipped", None
     previous = existing.data.tags.get("regseg.groups") or ",".join(groups)
-    client.set_tag(existing.info.run_id, "regseg.groups", ",".join(sorted({*groups, item.group})))
+    _set_groups(client, existing.info.run_id, ",".join(sorted({*groups, item.group})))
     return existing.info.run_id, "linked", previous
+
+
+def _set_groups(client, run_id: str, groups: str) -> None:
+    """Change a finished run's groups, with the ``regseg.revised`` stamp in the same batch
+    (the report's run cache re-reads revised runs; docs/CONTRACTS.md)."""
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(T.REVISED, float(now), now, 0)],
+                     tags=[RunTag("regseg.groups", groups)])
 
 
 def _import_file(client, planned: list[_Planned], path: Path) -> list[ImportedRun]:
@@ -332,7 +342,7 @@ def _import_file(client, planned: list[_Planned], path: Path) -> list[ImportedRu
         for run_id in written:  # all of a file or nothing of it
             client.delete_run(run_id)
         for run_id, previous in linked:
-            client.set_tag(run_id, "regseg.groups", previous)
+            _set_groups(client, run_id, previous)
         _refresh_arms(client, planned)  # an arm left without runs is dropped
         raise
     _refresh_arms(client, planned)

@@ -16,6 +16,7 @@ the MLflow UI shows) is never a row: the report computes its own statistics from
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable
 
 import orchestrator.tracking.tags as T
@@ -141,30 +142,62 @@ def load_histories(run_ids: Iterable[str], key: str, *, tracking_uri: str | None
     return out
 
 
+def _direct_records(client, exp, finished_only: bool) -> list[dict[str, Any]]:
+    """One experiment's rows read from MLflow (no cache), in MLflow's order."""
+    from reports.mlflow_read import search_all
+
+    flt = "attributes.status = 'FINISHED'" if finished_only else ""
+    runs = [r for r in search_all(client, exp.experiment_id, flt)
+            if r.data.tags.get(T.ARM_PARENT) != T.TRUE]
+    runs.sort(key=lambda r: (r.info.start_time is None, -(r.info.start_time or 0),
+                             r.info.run_id))
+    return [run_record(r, exp.name) for r in runs]
+
+
+def _cached_records(client, exp, cache_dir: Path, tracking_uri: str, fingerprint: str,
+                    stats: dict[str, Any]) -> list[dict[str, Any]]:
+    from reports import run_cache
+
+    path = run_cache.cache_path(cache_dir, tracking_uri, exp.experiment_id)
+    data = run_cache.refresh(client, exp, path, tracking_uri=tracking_uri,
+                             fingerprint=fingerprint)
+    stats[exp.name] = {"mode": data["mode"], "reread": data["reread"], "runs": len(data["runs"])}
+    return run_cache.ordered_records(data)
+
+
 def load_runs(*, tracking_uri: str | None = None, experiments: list[str] | None = None,
-              finished_only: bool = True):
+              finished_only: bool = True, cache_dir: str | Path | None = None,
+              stats: dict[str, Any] | None = None):
     """All runs of ``experiments`` (default: every active experiment) as a DataFrame.
 
     Only FINISHED runs count by default (a running or failed run has no final best metric);
-    arms' parent runs never do.
+    arms' parent runs never do. With ``cache_dir`` the FINISHED runs come from the local run
+    cache there, refreshed incrementally from MLflow (reports.run_cache; the frame is the one a
+    direct read gives); ``stats``, when given, gets each experiment's refresh (mode, runs
+    re-read, runs). Experiments are read concurrently (reports.mlflow_read).
     Raises ReportError when an experiment name is unknown or no run matches.
     """
+    import mlflow
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    from reports.mlflow_read import gc_paused, per_experiment
+
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    client = MlflowClient(tracking_uri=uri)
     exps = _experiments(client, list(experiments or []))
-    records = []
-    for exp in exps:
-        token = None
-        while True:
-            flt = "attributes.status = 'FINISHED'" if finished_only else ""
-            page = client.search_runs([exp.experiment_id], flt, max_results=1000, page_token=token)
-            records.extend(run_record(r, exp.name) for r in page
-                           if r.data.tags.get(T.ARM_PARENT) != T.TRUE)
-            token = page.token
-            if not token:
-                break
-    if not records:
-        where = ", ".join(e.name for e in exps) or "the tracking store"
-        raise ReportError(f"report: no finished runs in {where}")
-    return frame_from_records(records)
+    with gc_paused():
+        if cache_dir is not None and finished_only:
+            from reports.run_cache import reader_fingerprint
+
+            fingerprint, found = reader_fingerprint(), {}
+            chunks = per_experiment(lambda e: _cached_records(client, e, Path(cache_dir), uri,
+                                                              fingerprint, found), exps)
+            if stats is not None:
+                stats.update(found)
+        else:
+            chunks = per_experiment(lambda e: _direct_records(client, e, finished_only), exps)
+        records = [rec for chunk in chunks for rec in chunk]
+        if not records:
+            where = ", ".join(e.name for e in exps) or "the tracking store"
+            raise ReportError(f"report: no finished runs in {where}")
+        return frame_from_records(records)

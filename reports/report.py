@@ -72,11 +72,17 @@ def report_from_frame(df, *, metric: str | None = None, stat: str = "best",
 
 def build_report(*, tracking_uri: str | None = None, experiments: Sequence[str] | None = None,
                  metric: str | None = None, stat: str = "best",
-                 plots_dir: str | Path | None = None, literature: bool = False) -> Report:
-    """Read the runs from MLflow and build the report (metric histories only for plots)."""
+                 plots_dir: str | Path | None = None, literature: bool = False,
+                 cache_dir: str | Path | None = None,
+                 cache_stats: dict[str, Any] | None = None) -> Report:
+    """Read the runs from MLflow and build the report (metric histories only for plots).
+
+    With ``cache_dir`` the runs come through the local run cache there (reports.run_cache;
+    the same report as without it); ``cache_stats`` gets each experiment's refresh."""
     from reports.mlflow_source import load_histories, load_runs
 
-    df = load_runs(tracking_uri=tracking_uri, experiments=list(experiments or []))
+    df = load_runs(tracking_uri=tracking_uri, experiments=list(experiments or []),
+                   cache_dir=cache_dir, stats=cache_stats)
     histories = None
     if plots_dir is not None:
         ids = df["run_id"].tolist()

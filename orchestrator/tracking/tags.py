@@ -40,6 +40,9 @@ ARM_PARENT = "regseg.arm_parent"
 ARM_KEY = "regseg.arm_key"
 #: on an arm's parent: "<finished>/<runs> finished"
 ARM_RUNS = "regseg.arm_runs"
+#: a METRIC (ms since the epoch, step 0): logged by a writer that changes a run after it ended,
+#: in the same log_batch, so the report's run cache re-reads it (reports/run_cache.py)
+REVISED = "regseg.revised"
 IMPORT_HASH = "regseg.import_hash"
 GROUPS = "regseg.groups"
 REFERENCE_FILE = "regseg.reference_file"

@@ -30,6 +30,12 @@ def _tracking_uri(uri: str | None) -> str:
     return resolved
 
 
+def _cache_dir() -> Path:
+    from orchestrator.paths import state_dir
+
+    return state_dir() / "report-cache"
+
+
 def _check_report_format(value: str) -> str:
     """``--format`` callback: an unknown format is bad usage (exit 2) before anything runs."""
     from reports.report import FORMATS
@@ -85,6 +91,10 @@ def report_cmd(
                               "(default study-<name>/)."),
     storage: Optional[str] = typer.Option(
         None, "--storage", help="Optuna storage of --study (default sqlite:///<state>/optuna.db)."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache",
+        help="Read every run from MLflow, bypassing (and not updating) the run cache in "
+             "<state>/report-cache (refreshed incrementally otherwise; the report is the same)."),
 ) -> None:
     """Regenerate AblationStudies.md (and plots) from MLflow runs, or report a search study."""
     from reports.errors import ReportError
@@ -97,7 +107,8 @@ def report_cmd(
     if fmt not in FORMATS:
         raise ReportError(f"report: --format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     result = build_report(tracking_uri=_tracking_uri(tracking_uri), experiments=experiment,
-                          metric=metric, stat=stat, plots_dir=plots, literature=literature)
+                          metric=metric, stat=stat, plots_dir=plots, literature=literature,
+                          cache_dir=None if no_cache else _cache_dir())
     if fmt in ("markdown", "latex"):
         target = out if fmt == "markdown" else out.with_suffix(".tex")
         target.parent.mkdir(parents=True, exist_ok=True)
