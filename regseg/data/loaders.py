@@ -1,11 +1,11 @@
 """`build_loaders(cfg) -> (train_loader, val_loader)`: the reference's loaders, reproducible.
 
 Train: each epoch the :class:`SeededSampler` draws the epoch plan (class-uniform mix, shuffled)
-and one seed per sample from the loader's ``torch.Generator`` (seeded with ``cfg.seed``), in the
+and one seed per sample from its own ``torch.Generator`` (seeded with ``cfg.seed``), in the
 main process. A sample is then a pure function of its token, so the batches of a run do not
-depend on ``num_workers``; saving and restoring ``train_loader.generator.get_state()`` resumes the
-exact sequence of batches. Batches hold ``cfg.batch_size`` samples, the last partial batch is
-dropped (the reference's ``drop_last``).
+depend on ``num_workers``; saving and restoring ``train_loader.sampler.generator.get_state()``
+resumes the exact sequence of batches (nothing else draws from that generator). Batches hold
+``cfg.batch_size`` samples, the last partial batch is dropped (the reference's ``drop_last``).
 
 Val: the first ``cfg.max_eval`` images of ``cfg.val_split`` in sorted file order, batch size 1
 (images may differ in size), no randomness.
@@ -132,8 +132,11 @@ def build_loaders(cfg) -> tuple[DataLoader, DataLoader]:
     common = dict(num_workers=cfg.num_workers, collate_fn=_PadCollate(cfg.ignore_value),
                   worker_init_fn=seed_worker, pin_memory=torch.cuda.is_available(),
                   persistent_workers=cfg.num_workers > 0)
+    # The loader draws its workers' base seed from its own generator whenever an iterator is
+    # created: once per process with persistent workers. Drawn from the sampler's generator,
+    # that would shift a resumed run's epoch plans (samples do not depend on the base seed).
     train_loader = DataLoader(train, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
-                              generator=generator, **common)
+                              generator=torch.Generator().manual_seed(cfg.seed), **common)
     val_subset = Subset(val, range(min(cfg.max_eval, len(val))))
     val_loader = DataLoader(val_subset, batch_size=1, shuffle=False, **common)
     return train_loader, val_loader

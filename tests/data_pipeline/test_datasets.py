@@ -76,11 +76,11 @@ def test_reproducible_from_seed(synthetic_dataset):
 def test_epochs_differ_and_generator_state_resumes_exactly(synthetic_dataset):
     train, _ = build_loaders(_cfg(synthetic_dataset))
     epoch0 = [y for _, y in train]
-    state = train.generator.get_state()
+    state = train.sampler.generator.get_state()
     epoch1 = [y for _, y in train]
     assert not all(torch.equal(p, q) for p, q in zip(epoch0, epoch1))
     resumed, _ = build_loaders(_cfg(synthetic_dataset))
-    resumed.generator.set_state(state)
+    resumed.sampler.generator.set_state(state)
     assert all(torch.equal(p, q) for p, q in zip(epoch1, [y for _, y in resumed]))
 
 
