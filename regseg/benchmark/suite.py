@@ -4,7 +4,8 @@
   CPU, 8 at 768x768 on CUDA): the engine's path against the plain eager baseline
   (regseg.benchmark.model), measured in the same process in interleaved rounds; the ratio is
   the median of the per-round ratios, so load changes between rounds cancel out;
-- train loader: this build's pipeline against the previous one (regseg.benchmark.loader).
+- train loader: this build's pipeline against the previous one (regseg.benchmark.loader), one
+  torch thread as in a DataLoader worker.
 
 Writes ``<out_dir>/<date>.json`` (every number, the machine, torch versions) and
 ``<out_dir>/<date>.md`` (a markdown table: baseline, this build, ratio).
@@ -74,10 +75,11 @@ def run_suite(*, model: str = "exp48_decoder26", device: str = "cpu", quick: boo
     if loader:
         result = benchmark_loader(batches=loader_batches, images=8)
         rows.append({"name": "train loader, ablation setting (batch 8, 768x768 crops, custom3, "
-                             "class-uniform 0.5, 512x1024 photos), one process",
+                             "class-uniform 0.5, 512x1024 photos), one worker process (1 thread)",
                      "unit": "images/s", "baseline": result.previous_images_per_s,
                      "value": result.images_per_s, "ratio": result.speedup,
-                     "baseline_is": "previous pipeline (whole-image resize, PIL decoding)"})
+                     "baseline_is": "previous pipeline (whole-image resize, PIL decoding), "
+                                    "both timed with one torch thread as in a DataLoader worker"})
     record = {"date": dt.datetime.now().isoformat(timespec="seconds"), "quick": quick,
               "model": model, "machine": machine_info(device), "results": rows}
     out = Path(out_dir)
