@@ -51,12 +51,15 @@ def report_from_frame(df, *, metric: str | None = None, stat: str = "best",
     the cost plots are written, and the per-epoch curves when ``histories`` (metric ->
     run id -> [(epoch, value)]) is given."""
     from reports.markdown import render
+    from reports.mlflow_read import heap_frozen
+    from reports.mlflow_source import frame_records
     from reports.tables import build_tables
 
-    tables = build_tables(df, metric=metric, stat=stat)
-    md = render(tables, metric=metric, stat=stat, n_runs=len(df),
-                experiments=df["experiment"].tolist(),
-                runs_by_id={r["run_id"]: r for r in df.to_dict("records")})
+    with heap_frozen():  # statsmodels' Holm correction calls gc.collect() (tables.py)
+        tables = build_tables(df, metric=metric, stat=stat)
+        md = render(tables, metric=metric, stat=stat, n_runs=len(df),
+                    experiments=df["experiment"].tolist(),
+                    runs_by_id={r["run_id"]: r for r in frame_records(df)})
     paths: list[Path] = []
     if plots_dir is not None:
         from reports.plots import render_plots

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from reports.errors import ReportError
 from reports.matrix import matrix_cells
-from reports.mlflow_source import member_groups
+from reports.mlflow_source import frame_records, member_groups
 from reports.shapes import KEYS, SHAPES, SOURCES, TableShape, shape_for
 from reports.statistics import Comparison, compare_to_baseline, family_note, t_interval
 from reports.stats import DASH, Summary, fmt_delta, fmt_float, fmt_p
@@ -266,7 +266,7 @@ def build_tables(df, *, metric: str | None = None, stat: str = "best") -> list[T
     if stat not in STATS:
         raise ReportError(f"report: --stat must be one of {', '.join(STATS)}, got {stat!r}")
     tables: list[Table] = []
-    records = df.to_dict("records")
+    records = frame_records(df)
     groups = {g for rec in records for g in member_groups(rec)}
     for group in group_order(sorted(groups)):
         shape = shape_for(group)
