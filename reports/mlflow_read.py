@@ -3,13 +3,15 @@
 Where the time goes (benchmarks/bench_report.py, 10,000 runs of ~100 tags, params and latest
 metrics each, SQLite store, 2 loaded cores): search_runs builds an ORM object per run, tag,
 param and latest metric and then an MLflow entity from each; the SQL itself is a small part.
-Measured in CPU seconds for the 10,000 runs: 45 s with pages of 1,000 (the old reader), 40 s
-with one page of 50,000, 17-20 s with either once Python's cyclic garbage collector is paused.
-So:
+Measured in CPU seconds for the 10,000 runs' search_runs calls: 45 s with pages of 1,000 (the
+old reader), 40 s with one page of 50,000, 17-20 s with either once Python's cyclic garbage
+collector is paused; the rest of a report (rows, frame, tables, markdown) was 5 s more, 1 s
+now. So:
 
 - the collector is paused while a read builds its objects (:func:`gc_paused`): with hundreds
   of thousands of young objects alive, every generation-2 pass walks all of them, and
   MLflow's session commit (expiring every loaded object) set off one pass after another;
+  :func:`heap_frozen` keeps explicit ``gc.collect()`` calls (statsmodels) off the frame;
 - pages stay at 1,000 runs (the page size made no difference; larger pages hold more memory);
 - experiments are read in threads sharing the client (:func:`per_experiment`): a tracking
   server's latency overlaps; on a local SQLite store the ORM work holds the GIL, so threads
