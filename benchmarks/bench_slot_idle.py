@@ -91,7 +91,8 @@ def _summary(values: list[float]) -> dict[str, float]:
             "max": round(max(values), 3)}
 
 
-def measure(*, jobs: int, epochs: int, worker_args: list[str]) -> dict:
+def measure(*, jobs: int, epochs: int, worker_args: list[str],
+            worker_log: Path | None = None) -> dict:
     """Run the sweep once; returns the figures (see the module docstring)."""
     from regseg.data.synthetic import make_synthetic
 
@@ -109,6 +110,8 @@ def measure(*, jobs: int, epochs: int, worker_args: list[str]) -> dict:
         done = subprocess.run(argv, env=_env(root, data, marks), cwd=root / "project",
                               capture_output=True, text=True, timeout=1800)
         wall = time.monotonic() - started
+        if worker_log is not None:
+            worker_log.write_text(done.stderr)
         if done.returncode != 0:
             raise SystemExit(f"worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
         gaps = _gaps(marks)
@@ -131,9 +134,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--worker-log", type=Path, default=None,
+                        help="keep the worker's log (its per-job idle lines) in this file")
     parser.add_argument("worker_args", nargs="*", help="after --: extra `regseg worker` options")
     args = parser.parse_args()
-    figures = measure(jobs=args.jobs, epochs=args.epochs, worker_args=args.worker_args)
+    figures = measure(jobs=args.jobs, epochs=args.epochs, worker_args=args.worker_args,
+                      worker_log=args.worker_log)
     if args.json:
         print(json.dumps(figures, indent=2))
         return
