@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import insert, select
 
 from orchestrator.errors import QueueError
 from orchestrator.queue.project_paths import stored_path
@@ -28,14 +28,24 @@ class SubmitResult:
 
 
 # ----------------------------------------------------------------------------- submit
-def _known_repetitions(session: Any, hashes: Sequence[str]) -> dict[str, int]:
-    known: dict[str, int] = {}
+def _existing(session: Any, hashes: Sequence[str]) -> dict[tuple[str, int], int]:
+    """{(run hash, repetition): job id} of every queued job (any state) with one of ``hashes``:
+    one indexed lookup per chunk of hashes (the dedup and the job ids both read it)."""
+    found: dict[tuple[str, int], int] = {}
     unique = sorted(set(hashes))
+    conn = session.connection()
     for i in range(0, len(unique), IN_CHUNK):
-        chunk = unique[i:i + IN_CHUNK]
-        stmt = (select(Job.run_hash, func.max(Job.repetition))
-                .where(Job.run_hash.in_(chunk)).group_by(Job.run_hash))
-        known.update({h: rep for h, rep in session.execute(stmt)})
+        stmt = (select(Job.run_hash, Job.repetition, Job.id)
+                .where(Job.run_hash.in_(unique[i:i + IN_CHUNK])))
+        found.update({(h, r): job_id for h, r, job_id in conn.execute(stmt)})
+    return found
+
+
+def _known_repetitions(existing: dict[tuple[str, int], int]) -> dict[str, int]:
+    """{run hash: its highest queued repetition}."""
+    known: dict[str, int] = {}
+    for run_hash, rep in existing:
+        known[run_hash] = max(rep, known.get(run_hash, -1))
     return known
 
 
@@ -55,20 +65,21 @@ def submit(store: Store, batches: Sequence[tuple[Any, Sequence[Any]]], *, force:
         raise QueueError(f"max_lost_attempts: expected >= 1, got {max_lost_attempts}")
     results = []
     with store.session_scope() as session:
-        known = _known_repetitions(session, [r.run_hash for _, runs in batches for r in runs])
+        existing = _existing(session, [r.run_hash for _, runs in batches for r in runs])
+        known = _known_repetitions(existing)
         for spec, runs in batches:
-            results.append(_submit_one(session, spec, runs, known, force=force, priority=priority,
+            results.append(_submit_one(session, spec, runs, known, existing, force=force,
+                                       priority=priority,
                                        limits=(max_attempts, max_lost_attempts), dry_run=dry_run,
-                                       project_dir=stored_path(store.url,
-                                                                      spec.project_dir)))
+                                       project_dir=stored_path(store.url, spec.project_dir)))
         if dry_run:
             session.rollback()
     return results
 
 
-def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, int], *,
-                force: bool, priority: int, limits: tuple[int, int], dry_run: bool,
-                project_dir: str) -> SubmitResult:
+def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, int],
+                existing: dict[tuple[str, int], int], *, force: bool, priority: int,
+                limits: tuple[int, int], dry_run: bool, project_dir: str) -> SubmitResult:
     new_rows, rows, pairs = [], [], []
     for run in runs:
         # A run is (run_hash, repetition): a spec's `repeats` asks for repetitions 0..N-1, and
@@ -97,31 +108,22 @@ def _submit_one(session: Any, spec: Any, runs: Sequence[Any], known: dict[str, i
         tags = json.dumps(spec.tags, sort_keys=True)
         gpus = int(spec.resources.get("gpus", 1))
         rows_to_insert = [
-            {"sweep_id": sweep_id, "spec_name": spec.name, "group": spec.group,
+            {"sweep_id": sweep_id, "spec_name": spec.name, "group_name": spec.group,
              "run_hash": run.run_hash, "repetition": rep, "label": run.label, "seed": run.seed,
              "config": run.config.canonical_json(), "tags": tags, "gpus": gpus, "state": "queued",
              "priority": priority, "attempts": 0, "max_attempts": limits[0],
              "lost_attempts": 0, "max_lost_attempts": limits[1]}
             for run, rep in new_rows]
-        if rows_to_insert:
-            session.execute(insert(Job), rows_to_insert)
+        conn = session.connection()  # Core executemany: no ORM bookkeeping per row
+        conn.execute(insert(Job.__table__), rows_to_insert)
+        existing.update({(h, r): job_id for h, r, job_id in conn.execute(
+            select(Job.run_hash, Job.repetition, Job.id).where(Job.sweep_id == sweep_id))})
     return SubmitResult(spec_name=spec.name, sweep_id=sweep_id, n_runs=len(runs),
                         n_new=len(new_rows), n_known=len(runs) - len(new_rows), rows=rows,
-                        job_ids=_job_ids(session, pairs))
+                        job_ids=[existing[p] for p in pairs if p in existing])
 
 
 def _seed_policy(spec: Any, runs: Sequence[Any]) -> str | None:
     """The adaptive-seeds policy of the spec as stored on its sweep (JSON), None without one."""
     policy = getattr(spec, "seed_policy", None)
     return None if policy is None else policy.record(list(runs), spec.fail)
-
-
-def _job_ids(session: Any, pairs: Sequence[tuple[str, int]]) -> list[int]:
-    """Ids of the jobs (run hash, repetition) in ``pairs`` that exist, in the order given."""
-    found: dict[tuple[str, int], int] = {}
-    for i in range(0, len(pairs), IN_CHUNK):
-        chunk = list(pairs[i:i + IN_CHUNK])
-        stmt = select(Job.run_hash, Job.repetition, Job.id).where(
-            tuple_(Job.run_hash, Job.repetition).in_(chunk))
-        found.update({(h, r): job_id for h, r, job_id in session.execute(stmt)})
-    return [found[p] for p in pairs if p in found]
