@@ -133,7 +133,7 @@ def test_failing_job_is_retried_then_failed_with_reason(db_url: str, project: Pa
 def test_cancel_stops_a_running_job(db_url: str, project: Path, tmp_path: Path):
     (job_id,) = _submit(db_url, project, 1)
     env = quick_job_env(tmp_path, steps=400, step_seconds=0.1)
-    w = _start(db_url, env, tmp_path, "w", lease=1.5)
+    w = _start(db_url, env, tmp_path, "w", lease=6)
     ckpt = _job_dir(tmp_path, job_id) / "checkpoints" / "last.txt"
     _wait_for(ckpt.exists, 60, "the job to start")
     out = subprocess.run([sys.executable, "-m", "regseg", "cancel", str(job_id), "--db", db_url,
@@ -241,9 +241,9 @@ def test_a_lost_job_failed_by_the_reaper_closes_its_mlflow_run(db_url: str, proj
 
     (job_id,) = _submit(db_url, project, 1, max_attempts=1, max_lost_attempts=1)
     env = quick_job_env(tmp_path, steps=400, step_seconds=0.05)
-    worker, wid = _in_process_worker(db_url, tmp_path, env, lease_seconds=1.5)
+    worker, wid = _in_process_worker(db_url, tmp_path, env, lease_seconds=6)
     store = open_store(db_url)
-    job = queue.claim(store, wid, lease_seconds=1.5)
+    job = queue.claim(store, wid, lease_seconds=6)
     t = threading.Thread(target=worker._run_job, args=(worker.slots[0], job, wid))
     t.start()
     ckpt = _job_dir(tmp_path, job_id) / "checkpoints" / "last.txt"

@@ -98,8 +98,6 @@ def test_cli_train_two_epochs_improves_miou(cli_run, tiny_config):
     assert json.loads((out / "config.json").read_text())["epochs"] == 2  # --set epochs=2 applied
     saved = json.loads((out / "summary.json").read_text())
     assert len(saved["confusion_matrix"]) == 19
-    assert elapsed < 120, (f"2 epochs took {elapsed:.0f}s (target: under a minute on an idle "
-                           f"2-core CPU)")
 
 
 @pytest.mark.slow
