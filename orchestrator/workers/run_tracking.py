@@ -37,7 +37,11 @@ def start_tracking(store: Store, tracker: Any, job: queue.ClaimedJob, worker_id:
         source = place_checkpoint(tracker, run_id, job_dir)
         if source == "none" and tracker.has_history(run_id):
             run_id = restart_run(tracker, job, run_id, job_dir, who=worker_id)
-    except Exception as exc:  # a failed attempt, retried like any other
+    except Exception as exc:
+        if is_outage(exc):  # not the job's fault: back to the queue, no attempt counted
+            queue.requeue_interrupted(store, job.id, worker_id,
+                                      f"tracking store unavailable: {exc}"[:1000])
+            raise TrackingUnavailable(str(exc)) from exc
         state = queue.fail(store, job.id, worker_id, f"tracking: {exc}"[:1000])
         log.error("worker %s: job %d: tracking failed (%s) -> %s", worker_id, job.id, exc,
                   state)
@@ -45,6 +49,23 @@ def start_tracking(store: Store, tracker: Any, job: queue.ClaimedJob, worker_id:
     queue.record(store, job.id, worker_id, mlflow_run_id=run_id)
     queue.record_start(store, job.id, worker_id, checkpoint_source=source)
     return run_id
+
+
+class TrackingUnavailable(Exception):
+    """The tracking store could not be reached to set up a job's run (the job went back to the
+    queue uncounted; the slot waits before it claims again)."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A TrackingError whose cause is not one MLflow calls permanent (a bad value, a missing
+    run): the store was unreachable or failing, which no job can be blamed for."""
+    from orchestrator.errors import TrackingError
+    from orchestrator.tracking.buffer import PERMANENT_ERRORS, error_code
+
+    if not isinstance(exc, TrackingError):
+        return False
+    cause = exc.__cause__
+    return cause is None or error_code(cause) not in PERMANENT_ERRORS
 
 
 def place_checkpoint(tracker: Any, run_id: str, job_dir: Path) -> str:

@@ -41,11 +41,17 @@ from orchestrator.workers.after_job import finish_pruned, review_arms
 from orchestrator.workers.idle import IdleGap, ReportReader, SlotMarks, gap, log_gap
 from orchestrator.workers.launch import Launcher
 from orchestrator.workers.outcomes import Outcome, classify, failure_reason
-from orchestrator.workers.run_tracking import finish_tracking, make_tracker, start_tracking
+from orchestrator.workers.run_tracking import (
+    TrackingUnavailable,
+    finish_tracking,
+    make_tracker,
+    start_tracking,
+)
 from orchestrator.workers.slots import Slot, slot_thread_env
 
 log = logging.getLogger("orchestrator.workers")
 GAP_LOG_WAIT_S = 5.0  # the job has ended: how long its idle-gap metric may still take
+TRACKING_BACKOFF_S = 5.0  # a slot whose job could not get its MLflow run waits this long
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)  # USR: SLURM warning
 
 
@@ -193,6 +199,12 @@ class Worker:
                 ended = self._run_job(slot, job, worker_id, launcher,
                                       SlotMarks(free_since=free_since, claimed_at=claimed_at))
                 free_since = ended if ended is not None else free_since
+            except TrackingUnavailable as exc:  # the job is queued again; give the store time
+                free_since = None
+                log.warning("worker %s: job %d back in the queue, the tracking store is "
+                            "unavailable (%s); next claim in %.0f s", worker_id, job.id, exc,
+                            TRACKING_BACKOFF_S)
+                self.stop.wait(max(self.options.poll_seconds, TRACKING_BACKOFF_S))
             except Exception:  # e.g. the database is gone: the lease runs out, the job is reaped
                 free_since = None
                 log.exception("worker %s: job %d: could not run or record it", worker_id, job.id)

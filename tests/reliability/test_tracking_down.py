@@ -21,10 +21,6 @@ KILLS = 6
 OUTAGE_START_S, OUTAGE_S = 6.0, 25.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "worker bug (issue 19): while the tracking server is down, the worker's MLflow run set-up "
-    "at claim fails and the job is failed (queue.fail), counted against its own attempt budget, "
-    "and the slot claims again at once: a 25 s outage fails jobs after all their attempts"))
 def test_tracking_outage_under_the_storm_loses_nothing(storm_reference: dict,
                                                         synthetic_dataset: Path, tmp_path: Path):
     db_url = f"sqlite:///{tmp_path / 'queue.db'}"
