@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,15 @@ class _PadCollate:
 
 
 def seed_worker(worker_id: int) -> None:
-    """Seed python/numpy in a worker from torch's per-worker seed (samples use their own seeds)."""
+    """Seed python/numpy in a worker from torch's per-worker seed (samples use their own seeds).
+
+    The worker also ignores SIGTERM and SIGINT: a stop sent to the whole process group (a
+    terminal, SLURM, a service manager) is the main process's to handle. It checkpoints and ends
+    its workers itself; a worker dying of the signal first made it fail ("DataLoader worker
+    ... is killed by signal: Terminated") instead of exiting 75.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)

@@ -1,8 +1,9 @@
 """Exact resume of real processes with data-loader workers (num_workers = 2): a `regseg train
---out DIR` and a worker's job are stopped mid-epoch with SIGTERM (exit 75), resumed, killed
-mid-epoch with SIGKILL, resumed again and finished. Every epoch's metrics (each line a run
-wrote, repeated epochs included) and the final weights equal an uninterrupted run's bit for bit
-(CPU, one thread: deterministic)."""
+--out DIR` (SIGTERM to its process group) and a worker's job (SIGTERM to the job process, as the
+worker sends it) are stopped mid-epoch (exit 75), resumed, killed mid-epoch with SIGKILL,
+resumed again and finished. Every epoch's metrics (each line a run wrote, repeated epochs
+included) and the final weights equal an uninterrupted run's bit for bit (CPU, one thread:
+deterministic)."""
 
 from __future__ import annotations
 
@@ -100,13 +101,15 @@ def test_regseg_train_resumes_exactly_after_sigterm_and_sigkill(case, tmp_path: 
     out = tmp_path / "run"
     last = out / "checkpoints" / "last.pt"
 
-    def start() -> subprocess.Popen:
+    def start() -> subprocess.Popen:  # its own process group, with its loader workers
         return subprocess.Popen(_train_argv(config, out), env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     first = start()
     _wait_for_epoch(last, 0, lambda: first.poll() is None)
-    first.send_signal(signal.SIGTERM)
+    # to the whole group, as a terminal or SLURM sends it: the loader workers get it too (the
+    # worker's job below gets it alone, as the worker sends it)
+    os.killpg(first.pid, signal.SIGTERM)
     _, stderr = first.communicate(timeout=120)
     assert first.returncode == 75, stderr[-3000:]
     assert "stopped during epoch" in stderr, stderr[-3000:]
