@@ -14,8 +14,9 @@ now. So:
   :func:`heap_frozen` keeps explicit ``gc.collect()`` calls (statsmodels) off the frame;
 - pages stay at 1,000 runs (the page size made no difference; larger pages hold more memory);
 - experiments are read in threads sharing the client (:func:`per_experiment`): a tracking
-  server's latency overlaps; on a local SQLite store the ORM work holds the GIL, so threads
-  gain little there.
+  server's latency overlaps; on a database store the ORM work holds the GIL, so threads
+  gain little there, and large experiments are read in forked processes instead
+  (reports/parallel_read.py).
 """
 
 from __future__ import annotations

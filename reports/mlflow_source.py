@@ -155,27 +155,41 @@ def load_histories(run_ids: Iterable[str], key: str, *, tracking_uri: str | None
     return out
 
 
-def _direct_records(client, exp, finished_only: bool) -> list[dict[str, Any]]:
-    """One experiment's rows read from MLflow (no cache), in MLflow's order."""
-    from reports.mlflow_read import search_all
+def _direct_rows(runs, exp) -> list[tuple[int | None, dict[str, Any]]]:
+    return [(r.info.start_time, run_record(r, exp.name)) for r in runs
+            if r.data.tags.get(T.ARM_PARENT) != T.TRUE]
+
+
+def _in_mlflow_order(rows) -> list[dict[str, Any]]:
+    """Rows in MLflow's own order (start time, newest first, then run id)."""
+    rows = sorted(rows, key=lambda r: (r[0] is None, -(r[0] or 0), r[1]["run_id"]))
+    return [record for _, record in rows]
+
+
+def _direct_chunks(client, exps, finished_only: bool) -> list[list[dict[str, Any]]]:
+    """Each experiment's rows read from MLflow (no cache), in MLflow's order; large
+    experiments of a database store are read in forked processes (reports/parallel_read)."""
+    from reports import parallel_read
+    from reports.mlflow_read import per_experiment, search_all
 
     flt = "attributes.status = 'FINISHED'" if finished_only else ""
-    runs = [r for r in search_all(client, exp.experiment_id, flt)
-            if r.data.tags.get(T.ARM_PARENT) != T.TRUE]
-    runs.sort(key=lambda r: (r.info.start_time is None, -(r.info.start_time or 0),
-                             r.info.run_id))
-    return [run_record(r, exp.name) for r in runs]
+    parts = parallel_read.read(client, exps, flt, _direct_rows) if exps else None
+    if parts is None:
+        parts = per_experiment(
+            lambda e: _direct_rows(search_all(client, e.experiment_id, flt), e), exps)
+    return [_in_mlflow_order(p) for p in parts]
 
 
-def _cached_records(client, exp, cache_dir: Path, tracking_uri: str, fingerprint: str,
-                    stats: dict[str, Any]) -> list[dict[str, Any]]:
+def _cached_chunks(client, exps, cache_dir: Path, tracking_uri: str,
+                   stats: dict[str, Any]) -> list[list[dict[str, Any]]]:
     from reports import run_cache
 
-    path = run_cache.cache_path(cache_dir, tracking_uri, exp.experiment_id)
-    data = run_cache.refresh(client, exp, path, tracking_uri=tracking_uri,
-                             fingerprint=fingerprint)
-    stats[exp.name] = {"mode": data["mode"], "reread": data["reread"], "runs": len(data["runs"])}
-    return run_cache.ordered_records(data)
+    data = run_cache.refresh_all(
+        client, exps, lambda e: run_cache.cache_path(cache_dir, tracking_uri, e.experiment_id),
+        tracking_uri=tracking_uri, fingerprint=run_cache.reader_fingerprint())
+    for exp, d in zip(exps, data):
+        stats[exp.name] = {"mode": d["mode"], "reread": d["reread"], "runs": len(d["runs"])}
+    return [run_cache.ordered_records(d) for d in data]
 
 
 def load_runs(*, tracking_uri: str | None = None, experiments: list[str] | None = None,
@@ -193,22 +207,19 @@ def load_runs(*, tracking_uri: str | None = None, experiments: list[str] | None 
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from reports.mlflow_read import gc_paused, per_experiment
+    from reports.mlflow_read import gc_paused
 
     uri = tracking_uri or mlflow.get_tracking_uri()
     client = MlflowClient(tracking_uri=uri)
     exps = _experiments(client, list(experiments or []))
     with gc_paused():
         if cache_dir is not None and finished_only:
-            from reports.run_cache import reader_fingerprint
-
-            fingerprint, found = reader_fingerprint(), {}
-            chunks = per_experiment(lambda e: _cached_records(client, e, Path(cache_dir), uri,
-                                                              fingerprint, found), exps)
+            found: dict[str, Any] = {}
+            chunks = _cached_chunks(client, exps, Path(cache_dir), uri, found)
             if stats is not None:
                 stats.update(found)
         else:
-            chunks = per_experiment(lambda e: _direct_records(client, e, finished_only), exps)
+            chunks = _direct_chunks(client, exps, finished_only)
         records = [rec for chunk in chunks for rec in chunk]
         if not records:
             where = ", ".join(e.name for e in exps) or "the tracking store"

@@ -49,7 +49,7 @@ MAX_AGE_MS = 86_400_000     # and everything once a day
 FINISHED = "attributes.status = 'FINISHED'"
 NO_PARENT_TAG = f"{FINISHED} AND tags.`{T.ARM_PARENT}` IS NULL"
 OTHER_PARENT_TAG = f"{FINISHED} AND tags.`{T.ARM_PARENT}` != '{T.TRUE}'"
-_SOURCES = ("mlflow_source.py", "mlflow_read.py", "run_cache.py")
+_SOURCES = ("mlflow_source.py", "mlflow_read.py", "parallel_read.py", "run_cache.py")
 
 
 def reader_fingerprint() -> str:
@@ -132,13 +132,34 @@ def _deleted_ids(client, experiment_id: str) -> list[str]:
     return sorted(_ids(runs))
 
 
-def full_read(client, exp, now_ms: int) -> dict:
-    """The experiment read in full: its cache content."""
-    runs = mlflow_read.search_all(client, exp.experiment_id, FINISHED)
-    deleted = _deleted_ids(client, exp.experiment_id)
-    entries = dict(e for e in (_entry(r, exp.name) for r in runs) if e is not None)
+def _entries(runs, exp) -> list[tuple[str, dict]]:
+    return [e for e in (_entry(r, exp.name) for r in runs) if e is not None]
+
+
+def _full(exp, deleted: list[str], entries: list, read_n: int, now_ms: int) -> dict:
     return {"experiment_name": exp.name, "refreshed_ms": now_ms, "built_ms": now_ms,
-            "deleted": deleted, "runs": entries, "mode": "full", "reread": len(runs)}
+            "deleted": deleted, "runs": dict(entries), "mode": "full", "reread": read_n}
+
+
+def full_read(client, exp, now_ms: int) -> dict:
+    """The experiment read in full, in this process: its cache content."""
+    runs = mlflow_read.search_all(client, exp.experiment_id, FINISHED)
+    return _full(exp, _deleted_ids(client, exp.experiment_id), _entries(runs, exp), len(runs),
+                 now_ms)
+
+
+def full_reads(client, exps: list, now_ms: int) -> list[dict]:
+    """Several experiments read in full: in forked processes on a database store when they are
+    large (reports/parallel_read.py), else one thread each."""
+    from reports import parallel_read
+
+    counted = lambda runs, exp: [(len(runs), _entries(runs, exp))]  # noqa: E731
+    parts = parallel_read.read(client, exps, FINISHED, counted) if exps else None
+    if parts is None:
+        return mlflow_read.per_experiment(lambda e: full_read(client, e, now_ms), exps)
+    return [_full(exp, _deleted_ids(client, exp.experiment_id),
+                  [x for _, chunk in part for x in chunk], sum(n for n, _ in part), now_ms)
+            for exp, part in zip(exps, parts)]
 
 
 def incremental_read(client, exp, cached: dict, now_ms: int) -> dict | None:
@@ -181,15 +202,34 @@ def _counts_match(client, experiment_id: str, runs: dict) -> bool:
 def refresh(client, exp, path: Path, *, tracking_uri: str, fingerprint: str) -> dict:
     """Bring one experiment's cache file up to date and return its content (with ``mode``:
     full | incremental, and ``reread``: runs read from MLflow this time)."""
+    return refresh_all(client, [exp], lambda e: path, tracking_uri=tracking_uri,
+                       fingerprint=fingerprint)[0]
+
+
+def refresh_all(client, exps: list, path_of, *, tracking_uri: str,
+                fingerprint: str) -> list[dict]:
+    """:func:`refresh` for several experiments (``path_of(exp)``: its cache file): the
+    incremental reads run in threads, then every experiment that needs a full read is read in
+    one :func:`full_reads` call, so large ones share the machine's cores."""
     now_ms = int(time.time() * 1000)
-    cached = read_file(path, tracking_uri=tracking_uri, experiment_id=exp.experiment_id,
-                       fingerprint=fingerprint)
-    data = None
-    if (cached is not None and cached["experiment_name"] == exp.name
-            and now_ms - cached["built_ms"] <= MAX_AGE_MS):
-        data = incremental_read(client, exp, cached, now_ms)
-    if data is None:
-        data = full_read(client, exp, now_ms)
+
+    def incremental(exp) -> dict | None:
+        cached = read_file(path_of(exp), tracking_uri=tracking_uri,
+                           experiment_id=exp.experiment_id, fingerprint=fingerprint)
+        if (cached is not None and cached["experiment_name"] == exp.name
+                and now_ms - cached["built_ms"] <= MAX_AGE_MS):
+            return incremental_read(client, exp, cached, now_ms)
+        return None
+
+    found = mlflow_read.per_experiment(incremental, exps)
+    missing = [exp for exp, data in zip(exps, found) if data is None]
+    full = iter(full_reads(client, missing, now_ms))
+    return [_store(path_of(exp), data if data is not None else next(full), exp,
+                   tracking_uri=tracking_uri, fingerprint=fingerprint)
+            for exp, data in zip(exps, found)]
+
+
+def _store(path: Path, data: dict, exp, *, tracking_uri: str, fingerprint: str) -> dict:
     stats = {"mode": data.pop("mode"), "reread": data.pop("reread")}
     content = {"format": FORMAT, "fingerprint": fingerprint, "tracking_uri": tracking_uri,
                "experiment_id": exp.experiment_id, **data}
