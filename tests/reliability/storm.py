@@ -117,6 +117,22 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def waiting_standby(pid: int) -> bool:
+    """A pre-started job process still waiting for its hand-off (orchestrator/workers/standby.py):
+    its stdin is still the worker's pipe; an adopted one has /dev/null there."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stdin = os.readlink(f"/proc/{pid}/fd/0")
+    except OSError:
+        return False
+    return b"orchestrator.workers.standby" in cmdline and stdin.startswith("pipe:")
+
+
+def running_jobs(worker_pid: int) -> list[int]:
+    """The worker's job processes that run a job: its children less any waiting standby."""
+    return [pid for pid in children(worker_pid) if not waiting_standby(pid)]
+
+
 @dataclass
 class Storm:
     """Keeps ``n_workers`` workers alive and kills one worker or job every few seconds."""
@@ -167,7 +183,8 @@ class Storm:
     def _kill_one(self, rng: random.Random, at: float) -> bool:
         """SIGKILL a running job (a failed attempt) or the worker holding it (a lost lease);
         nothing while no job runs, so every fault lands on work in progress."""
-        busy = [(w, pid) for w in self.workers if w.poll() is None for pid in children(w.pid)]
+        busy = [(w, pid) for w in self.workers if w.poll() is None
+                for pid in running_jobs(w.pid)]
         if not busy:
             return False
         worker, job_pid = rng.choice(busy)

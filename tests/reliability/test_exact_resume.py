@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from storm import children, data_roots, storm_env
+from storm import data_roots, running_jobs, storm_env
 
 from tests.orchestrator._orch_helpers import smoke_spec
 
@@ -179,7 +179,7 @@ def _job_process(worker_pid: int, *, not_pid: int | None = None, timeout: float 
     """The worker's (only) job process, other than ``not_pid``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [pid for pid in children(worker_pid) if pid != not_pid]
+        found = [pid for pid in running_jobs(worker_pid) if pid != not_pid]
         if found:
             return found[0]
         time.sleep(0.1)
