@@ -1,4 +1,5 @@
-"""The tracking server down mid-sweep, under the kill -9 storm: the workers log to a real
+"""The tracking server down mid-sweep, under the kill -9 storm, on a PostgreSQL queue (the
+storm of test_storm.py runs on SQLite): the workers log to a real
 ``mlflow server`` on 127.0.0.1, which is stopped a few seconds into the storm and started again
 (same port, same store) ``OUTAGE_S`` later while workers and jobs keep being killed. At the end
 every job succeeded exactly once and every MLflow run is FINISHED with each epoch once, holding
@@ -21,9 +22,9 @@ KILLS = 6
 OUTAGE_START_S, OUTAGE_S = 6.0, 25.0
 
 
-def test_tracking_outage_under_the_storm_loses_nothing(storm_reference: dict,
+def test_tracking_outage_under_the_storm_loses_nothing(pg_url: str, storm_reference: dict,
                                                         synthetic_dataset: Path, tmp_path: Path):
-    db_url = f"sqlite:///{tmp_path / 'queue.db'}"
+    db_url = pg_url
     env = storm_env(tmp_path, synthetic_dataset)
     rows = submit_sweep(db_url, tmp_path / "project", synthetic_dataset, epochs=STORM_EPOCHS,
                         budget=KILLS + 1)
