@@ -52,10 +52,10 @@ def computed_facts(model_name: str) -> dict[str, Any]:
 @functools.lru_cache(maxsize=None)
 def dilation_rates(model_name: str) -> str | None:
     """The body's last-stage dilation rates in the paper's notation, e.g. ``(1,1)+4*(1,4)``
-    (from the zoo's body table); None for models without a RegSeg body or when the zoo is
-    absent."""
+    (from the zoo's body table, which needs no torch); None for models without a RegSeg body
+    or when the zoo is absent."""
     try:
-        from regseg.models.describe import dilation_rates as zoo_dilation_rates
+        from regseg.models.body_table import body_rates
     except Exception:  # noqa: BLE001 - zoo absent or broken: the report still renders
         return None
-    return _safe(zoo_dilation_rates, model_name)
+    return _safe(body_rates, model_name)

@@ -101,7 +101,7 @@ def write_file(path: Path, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, separators=(",", ":"))
+            fh.write(json.dumps(data, separators=(",", ":")))  # dumps: C encoder; dump is not
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

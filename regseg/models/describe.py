@@ -3,10 +3,9 @@ decoder description, field of view. Cheap: nothing is built."""
 
 from __future__ import annotations
 
-from itertools import groupby
 from typing import Any
 
-from regseg.models.bodies import BODIES
+from regseg.models.body_table import BODIES, rates_notation
 from regseg.models.complexity import field_of_view
 from regseg.models.registry import DECODERS, split_name
 
@@ -17,15 +16,7 @@ def dilation_rates(name: str) -> str | None:
     written as a pair, ``(d,d)``, as the paper does. None for competitors (DDRNet)."""
     body = name if name in BODIES else split_name(name)[0]
     spec = BODIES.get(body)
-    if spec is None:
-        return None
-    parts = []
-    for rates, run in groupby(spec.dilations):
-        count = len(list(run))
-        shown = rates * 2 if len(rates) == 1 else rates
-        text = "(" + ",".join(str(d) for d in shown) + ")"
-        parts.append(text if count == 1 else f"{count}*{text}")
-    return "+".join(parts)
+    return None if spec is None else rates_notation(spec)
 
 
 def describe(name: str) -> dict[str, Any]:
