@@ -5,7 +5,10 @@
   (regseg.benchmark.model), measured in the same process in interleaved rounds; the ratio is
   the median of the per-round ratios, so load changes between rounds cancel out;
 - train loader: this build's pipeline against the previous one (regseg.benchmark.loader), one
-  torch thread as in a DataLoader worker.
+  torch thread as in a DataLoader worker;
+- with ``system`` (the default): ``regseg report`` over 10,000 runs, queue claims/s with 8
+  workers and a slot's idle gap between two jobs, by the checkout's benchmarks/ scripts
+  (regseg.benchmark.system).
 
 Writes ``<out_dir>/<date>.json`` (every number, the machine, torch versions) and
 ``<out_dir>/<date>.md`` (a markdown table: baseline, this build, ratio).
@@ -66,7 +69,8 @@ def model_ratio(model: str, mode: str, *, device: str, rounds: int, iters: int) 
 
 
 def run_suite(*, model: str = "exp48_decoder26", device: str = "cpu", quick: bool = False,
-              out_dir: str | Path = "benchmarks/results", loader: bool = True) -> dict[str, Any]:
+              out_dir: str | Path = "benchmarks/results", loader: bool = True,
+              system: bool = True, state_dir: str | Path = ".regseg") -> dict[str, Any]:
     """Run the suite and write its JSON and markdown files; returns the JSON record (with
     ``json_path`` and ``markdown_path``)."""
     rounds, iters, loader_batches = SETTINGS["quick" if quick else "full"]
@@ -80,8 +84,15 @@ def run_suite(*, model: str = "exp48_decoder26", device: str = "cpu", quick: boo
                      "value": result.images_per_s, "ratio": result.speedup,
                      "baseline_is": "previous pipeline (whole-image resize, PIL decoding), "
                                     "both timed with one torch thread as in a DataLoader worker"})
+    skipped: list[str] = []
+    if system:
+        from regseg.benchmark.system import system_rows
+
+        more, skipped = system_rows(quick=quick, state_dir=Path(state_dir))
+        rows += more
     record = {"date": dt.datetime.now().isoformat(timespec="seconds"), "quick": quick,
-              "model": model, "machine": machine_info(device), "results": rows}
+              "model": model, "machine": machine_info(device), "results": rows,
+              "skipped": skipped}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = dt.date.today().isoformat()
@@ -97,8 +108,11 @@ def markdown_table(record: dict[str, Any]) -> str:
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, "
              f"{m['gpu']}; torch {m['torch']}; {record['date']}"
              f"{' (quick)' if record['quick'] else ''}.", "",
+             "Ratio: how many times faster this build is than the baseline (baseline / this "
+             "build for seconds).", "",
              "| measure | baseline | this build | ratio |", "| --- | --- | --- | --- |"]
     for row in record["results"]:
         lines.append(f"| {row['name']} | {row['baseline']:.2f} {row['unit']} | "
                      f"{row['value']:.2f} {row['unit']} | x{row['ratio']:.2f} |")
-    return "\n".join(lines) + "\n"
+    lines += [""] + [f"Not measured: {why}" for why in record.get("skipped", [])]
+    return "\n".join(lines).rstrip("\n") + "\n"

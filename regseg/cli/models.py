@@ -85,9 +85,15 @@ def benchmark_cmd(
         "SGD) instead of the engine's path."),
     num_classes: int = typer.Option(19, "--num-classes", help="Classifier width."),
     suite: bool = typer.Option(False, "--suite", help="Run the whole suite (model eval/train "
-                               "and train loader, each against its baseline) and write "
+                               "and train loader, report, queue, slot idle, each against its "
+                               "baseline) and write "
                                "benchmarks/results/<date>.json and .md."),
-    quick: bool = typer.Option(False, "--quick", help="--suite: fewer rounds (about a minute)."),
+    quick: bool = typer.Option(False, "--quick", help="--suite: fewer rounds and smaller system "
+                               "measurements (a few minutes)."),
+    system: bool = typer.Option(True, "--system/--no-system", help="--suite: also measure "
+                                "`regseg report` over 10,000 runs, queue claims/s with 8 workers "
+                                "(PostgreSQL too when $REGSEG_TEST_PG_URL is set) and a slot's "
+                                "idle gap, with the checkout's benchmarks/ scripts."),
     out_dir: str = typer.Option("benchmarks/results", "--out-dir", help="--suite: where to write."),
     fmt: str = typer.Option("table", "--format", help="Output format: table | json."),
 ) -> None:
@@ -100,9 +106,11 @@ def benchmark_cmd(
     from regseg.cli._output import emit
 
     if suite:
+        from orchestrator.paths import state_dir
         from regseg.benchmark.suite import run_suite
 
-        record = run_suite(model=model, device=device, quick=quick, out_dir=out_dir)
+        record = run_suite(model=model, device=device, quick=quick, out_dir=out_dir,
+                           system=system, state_dir=state_dir())
         rows = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()
                  if k != "baseline_is"} for row in record["results"]]
         emit(rows, fmt)
