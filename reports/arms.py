@@ -14,8 +14,10 @@ def stopped_arms(client: Any, experiment_ids: Sequence[str]) -> list[dict]:
     """One row per stopped arm (experiment, config label): seeds run, saved runs and hours."""
     if not experiment_ids:
         return []
-    runs = client.search_runs(list(experiment_ids),
-                              filter_string=f"tags.`{T.ARM_STOPPED}` LIKE '%'", max_results=5000)
+    from reports.mlflow_read import search_all
+
+    flt = f"tags.`{T.ARM_STOPPED}` LIKE '%'"
+    runs = [r for eid in experiment_ids for r in search_all(client, eid, flt)]  # every page
     arms: dict[tuple, dict] = {}
     for run in runs:
         tags = run.data.tags
