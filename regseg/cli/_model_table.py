@@ -10,42 +10,17 @@ torch. The cache directory is ``$REGSEG_CACHE_DIR``, else ``$XDG_CACHE_HOME/regs
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-MODELS_SOURCE = Path(__file__).resolve().parents[1] / "models"
+# torch-free: regseg.models imports its names on first use
+from regseg.models.complexity_cache import cache_dir  # noqa: F401  (tests, callers)
+from regseg.models.complexity_cache import code_fingerprint as fingerprint
+
 #: Fields of a row taken from ``regseg.models.describe`` (the rest are counted).
 DESCRIBED = ("body", "decoder", "field_of_view", "dilation_rates")
-
-
-def cache_dir() -> Path:
-    """Where regseg keeps per-user caches (see the module docstring)."""
-    if os.environ.get("REGSEG_CACHE_DIR"):
-        return Path(os.environ["REGSEG_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "regseg"
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "none"
-
-
-def fingerprint() -> str:
-    """sha256 (16 hex digits) of the regseg and torch versions and the model source files."""
-    digest = hashlib.sha256()
-    for package in ("regseg-lab", "torch"):
-        digest.update(f"{package}={_version(package)}\n".encode())
-    for path in sorted(MODELS_SOURCE.rglob("*.py")):
-        digest.update(path.relative_to(MODELS_SOURCE).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 class ModelTable:
