@@ -12,7 +12,8 @@ lower is better, ratio = baseline / this build; "claims/s": higher is better):
   ``$REGSEG_TEST_PG_URL`` is set (tools/with-postgres), against the claim path before the
   one-statement claim;
 - ``bench_slot_idle.py``: a slot's idle gap between two jobs (previous exit -> next first
-  iteration), pre-started processes against ``--no-prestart`` (a fresh process per job).
+  iteration), pre-started processes against ``--no-prestart`` (a fresh process per job), with
+  6 smoke jobs of 6 epochs (quick: 3 of 4), each longer than the pre-started process's imports.
 
 A script that is missing (an installed package without the checkout), fails or times out gives
 no row; its reason is kept in ``skipped``.
@@ -95,7 +96,9 @@ def system_rows(*, quick: bool, state_dir: Path, progress: Callable[[str], None]
                 ) -> tuple[list[dict], list[str]]:
     """(rows, skipped): every system row this checkout and machine can measure."""
     runs = 1_000 if quick else 10_000
-    jobs, epochs = (3, 1) if quick else (5, 3)
+    # jobs long enough for the next job's pre-started process to finish its imports (about 7 s
+    # on a 2-core CPU): a real job, hours on a GPU, always is; a shorter one shows the imports
+    jobs, epochs = (3, 4) if quick else (6, 6)
     steps: list[tuple[str, Callable[[], list[dict]]]] = [
         ("report", lambda: report_rows(run_script(
             "bench_report.py", ["--runs", str(runs), "--out", str(state_dir / "bench-report")]),
