@@ -19,8 +19,9 @@ Rules that keep it safe and exact:
   slice that missed or repeated a run (runs created during the read, a start time outside the
   probed range) makes that experiment be read again the plain way, so the result is always
   what one ``search_runs`` over the experiment gives;
-- an experiment under :data:`MIN_RUNS` runs, a machine with one core, or
-  ``REGSEG_REPORT_PROCESSES=1`` reads in this process.
+- an experiment under :data:`MIN_RUNS` runs, a machine with one core, a system other than
+  Linux (``fork`` with these libraries is not safe on macOS), or ``REGSEG_REPORT_PROCESSES=1``
+  reads in this process.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 from typing import Any, Callable, Sequence
 
 from reports import mlflow_read
@@ -104,8 +106,8 @@ def read(client, experiments: Sequence[Any], filter_string: str,
     experiment is large enough: the caller then reads the plain way. Experiments whose slices
     did not add up to MLflow's count are read the plain way here."""
     engine, procs = database_engine(client), processes()
-    if engine is None or procs < 2:
-        return None
+    if engine is None or procs < 2 or not sys.platform.startswith("linux"):
+        return None  # fork is safe with these libraries on Linux; elsewhere read the plain way
     large = [e for e in experiments
              if mlflow_read.count_at_least(client, e.experiment_id, filter_string, MIN_RUNS)]
     if not large:
