@@ -15,6 +15,9 @@ Rules that keep it safe and exact:
   first drops the pool it inherited without closing the parent's connections
   (``engine.dispose(close=False)``, SQLAlchemy's rule for ``os.fork``);
 - the fork happens on the calling thread before any reader thread of this module runs;
+- each child restores the default SIGTERM and SIGINT handlers (a handler inherited from a
+  process that trained would outlive the read), and a child that dies fails the parallel read,
+  which then runs in this process, instead of hanging it;
 - after the read, the runs of each experiment are counted by MLflow (two one-run probes): a
   slice that missed or repeated a run (runs created during the read, a start time outside the
   probed range) makes that experiment be read again the plain way, so the result is always
@@ -29,7 +32,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
 from reports import mlflow_read
@@ -89,6 +94,10 @@ def slice_filters(filter_string: str, first: int, last: int, n: int) -> list[str
 
 
 def _child_start() -> None:
+    # A child inherits the parent's signal handlers: a training loop's SIGTERM handler (set
+    # when the report runs in a process that trained) would keep it alive past the read.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
     _state["engine"].dispose(close=False)
 
 
@@ -139,11 +148,15 @@ def read(client, experiments: Sequence[Any], filter_string: str,
 
 
 def _run_in_processes(client, engine, tasks, convert, procs) -> dict[int, tuple[int, list]]:
+    # An executor, not multiprocessing.Pool: a child that dies (OOM killer, a signal) breaks
+    # the executor and raises here instead of leaving its slice pending forever, and the
+    # children leave when told to, with no SIGTERM. With "fork" it starts every child at once,
+    # before its own management thread.
     _state.update(client=client, engine=engine, tasks=tasks, convert=convert)
     try:
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(min(procs, len(tasks)), initializer=_child_start) as pool:
-            return {i: (n, out) for i, n, out in pool.imap_unordered(_read_slice,
-                                                                     range(len(tasks)))}
+        with ProcessPoolExecutor(min(procs, len(tasks)), mp_context=ctx,
+                                 initializer=_child_start) as pool:
+            return {i: (n, out) for i, n, out in pool.map(_read_slice, range(len(tasks)))}
     finally:
         _state.clear()

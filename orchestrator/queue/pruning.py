@@ -54,12 +54,17 @@ def prune_requested(store: Store, job_id: int) -> int | None:
 
 # ----------------------------------------------------------------------------- the driver
 def epoch_metrics(store: Store, job_ids: Sequence[int], name: str) -> dict[int, dict[int, float]]:
-    """{job id: {epoch: value of ``name``}} for the given jobs (jobs without reports absent)."""
+    """{job id: {epoch: value of ``name``}} for the given jobs (jobs without reports absent).
+    A job asked to stop ends its stream at that epoch: an epoch it stored while the request
+    was being written is not part of the trial (its pruned epoch is the requested one)."""
     out: dict[int, dict[int, float]] = {}
     if not job_ids:
         return out
     stmt = (select(JobMetric.job_id, JobMetric.epoch, JobMetric.value)
-            .where(JobMetric.job_id.in_(list(job_ids)), JobMetric.name == name)
+            .join(Job, Job.id == JobMetric.job_id)
+            .where(JobMetric.job_id.in_(list(job_ids)), JobMetric.name == name,
+                   (Job.prune_requested_epoch.is_(None))
+                   | (JobMetric.epoch <= Job.prune_requested_epoch))
             .order_by(JobMetric.job_id, JobMetric.epoch))
     with store.session_scope() as session:
         for job_id, epoch, value in session.execute(stmt):

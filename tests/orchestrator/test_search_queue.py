@@ -53,6 +53,20 @@ def test_epoch_reports_prune_request_and_pruned_state(project: Path, db_url: str
     assert queue.counts(store)["pruned"] == 1 and not queue.retry(store, failed=True)
 
 
+def test_an_epoch_stored_while_the_prune_request_is_written_is_not_in_the_trial(
+        project: Path, db_url: str):
+    """The driver decides at epoch 1 from what it read; the job stores epoch 2 before the
+    request lands. The trial's stream ends at the requested epoch, the job's pruned epoch."""
+    store, job = _two_jobs(project, db_url)
+    for epoch, value in enumerate((12.0, 14.0, 16.0)):
+        assert report_epoch(store, job.id, "w1", epoch, {"mIoU_reduced": value}) is None
+    assert request_prune(store, job.id, 1) == "running"
+    assert epoch_metrics(store, [job.id], "mIoU_reduced") == {job.id: {0: 12.0, 1: 14.0}}
+    assert report_epoch(store, job.id, "w1", 3, {"mIoU_reduced": 18.0}) == 1
+    assert prune(store, job.id, "w1") == "pruned"
+    assert {j["id"]: j for j in queue.jobs(store)}[job.id]["pruned_epoch"] == 1
+
+
 def test_a_queued_job_is_pruned_at_once_and_a_finished_one_is_left(project: Path, db_url: str):
     store, running = _two_jobs(project, db_url)
     other = [j for j in queue.jobs(store) if j["id"] != running.id][0]

@@ -5,10 +5,11 @@ slicing that misses runs is caught by MLflow's count and read again in one piece
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
-from reports import parallel_read, run_cache
+from reports import mlflow_read, parallel_read, run_cache
 from reports.report import build_report
 
 from tests.reports.test_run_cache import store, template_store  # noqa: F401  (fixtures)
@@ -82,3 +83,38 @@ def test_a_server_store_is_not_forked():
 
     assert parallel_read.database_engine(Client()) is None
     assert parallel_read.read(Client(), [object()], "", lambda r, e: []) is None
+
+
+@pytest.mark.timeout(120)
+def test_an_inherited_sigterm_handler_does_not_hang_the_read(store, forking, monkeypatch):  # noqa: F811
+    """A process that trained in-process keeps the training loop's SIGTERM handler; forked
+    readers inherit it and must still leave when the read is done."""
+    uri, _, cache_dir = store
+    expected = build_report(tracking_uri=uri)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # what ignore_stop_signals leaves
+    try:
+        forks = []
+        real = parallel_read._run_in_processes
+        monkeypatch.setattr(parallel_read, "_run_in_processes",
+                            lambda *a: forks.append(1) or real(*a))
+        _same(build_report(tracking_uri=uri, cache_dir=cache_dir), expected)
+        assert forks == [1]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.timeout(120)
+def test_a_child_that_dies_falls_back_to_one_process(store, forking, monkeypatch, caplog):  # noqa: F811
+    uri, _, _ = store
+    expected = build_report(tracking_uri=uri)
+    real, parent = mlflow_read.search_all, os.getpid()
+
+    def killed_in_a_child(*args, **kwargs):  # a forked reader killed as the OOM killer would
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow_read, "search_all", killed_in_a_child)
+    with caplog.at_level("WARNING", logger="reports.parallel_read"):
+        _same(build_report(tracking_uri=uri), expected)
+    assert "parallel read failed" in caplog.text
