@@ -23,3 +23,17 @@ def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthetic_cityscapes")
     return make_synthetic(root, train=SYNTHETIC_TRAIN, val=SYNTHETIC_VAL, size=SYNTHETIC_SIZE,
                           seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _stop_signal_handlers_restored():
+    """Every test starts with the stop-signal handlers the session had: a test that trains in
+    process (install_stop_handlers, ignore_stop_signals) must not leave later tests, or the
+    processes they fork, ignoring SIGTERM."""
+    import signal
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in saved.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
