@@ -4,7 +4,7 @@ Each slot loops: reap expired leases, claim the next job, prepare its directory 
 latest checkpoint: local, else fetched from the MLflow run, else none), run it as ``python -m
 orchestrator.workers.job`` with ``CUDA_VISIBLE_DEVICES`` set to the slot's GPU ("" on CPU slots),
 heartbeat while it runs, then move the job to its state from the exit status
-(orchestrator/workers/outcomes.py). A slot takes the next job as soon as its job ends.
+(orchestrator/workers/outcomes.py, after_job.py). A slot takes the next job as soon as its job ends.
 
 Pre-starting (``WorkerOptions.prestart``, on by default): once a slot's job reports its first
 iteration, the slot starts the next job's interpreter with the imports done
@@ -37,16 +37,11 @@ from pathlib import Path
 from orchestrator import queue
 from orchestrator.paths import state_dir
 from orchestrator.queue.store import Store
-from orchestrator.workers.after_job import finish_pruned, review_arms
+from orchestrator.workers.after_job import record_outcome, review_arms, with_retries
 from orchestrator.workers.idle import IdleGap, ReportReader, SlotMarks, gap, log_gap
 from orchestrator.workers.launch import Launcher
-from orchestrator.workers.outcomes import Outcome, classify, failure_reason
-from orchestrator.workers.run_tracking import (
-    TrackingUnavailable,
-    finish_tracking,
-    make_tracker,
-    start_tracking,
-)
+from orchestrator.workers.outcomes import classify
+from orchestrator.workers.run_tracking import TrackingUnavailable, make_tracker, start_tracking
 from orchestrator.workers.slots import Slot, slot_thread_env
 
 log = logging.getLogger("orchestrator.workers")
@@ -269,9 +264,18 @@ class Worker:
             running.gap_logger.join(timeout=GAP_LOG_WAIT_S)
         if self._may_claim_more():  # no report came (it failed early?): pre-start it now
             self._prestart(launcher, env, cwd)
-        _with_retries(lambda: self._record_outcome(running, rc, job_dir, run_id),
-                      f"worker {worker_id}: recording job {job.id}")
+        with_retries(lambda: self._record_outcome(running, rc, job_dir, run_id),
+                     f"worker {worker_id}: recording job {job.id}")
         return ended
+
+    def _record_outcome(self, running: _Running, rc: int, job_dir: Path,
+                        run_id: str | None) -> None:
+        outcome = classify(rc, term_sent=running.term_sent, lost=running.lost)
+        result = record_outcome(self.store, self.tracker, running.job, running.worker_id, rc,
+                                outcome, run_id=run_id, job_dir=job_dir, who=self.id)
+        with self._lock:
+            self.finished.append((running.job.id, result))
+        review_arms(self.store, running.job, self.tracker)  # adaptive seeds: maybe cancel the rest
 
     def _argv(self, job: queue.ClaimedJob, config: Path, job_dir: Path, run_id: str | None,
               worker_id: str) -> list:
@@ -361,38 +365,6 @@ class Worker:
                 running.term_sent = True
             running.kill_at = time.monotonic() + self.options.kill_grace_seconds
 
-    def _record_outcome(self, running: _Running, rc: int, job_dir: Path,
-                        run_id: str | None) -> None:
-        job, wid = running.job, running.worker_id
-        outcome = classify(rc, term_sent=running.term_sent, lost=running.lost)
-        if outcome is Outcome.PRUNED:
-            result = finish_pruned(self.store, self.tracker, job, wid, run_id, job_dir)
-        elif outcome is Outcome.LOST:  # stopped: release a cancelled job's hold (see queue.retry)
-            state = queue.job_states(self.store, [job.id]).get(job.id)
-            queue.release(self.store, job.id, wid)
-            result = f"lost ({state})"  # the run stays open when another attempt will resume it
-            self._finish_tracking(run_id, {"cancelled": "KILLED", "failed": "FAILED"}.get(state),
-                                  None, job_dir)
-        elif outcome is Outcome.SUCCEEDED:
-            result = queue.succeed(self.store, job.id, wid) or "lost"
-            self._finish_tracking(run_id, "FINISHED" if result == "succeeded" else None, None,
-                                  job_dir)
-        elif outcome is Outcome.INTERRUPTED:
-            reason = f"interrupted: requeued without penalty (exit {rc})"
-            result = queue.requeue_interrupted(self.store, job.id, wid, reason) or "lost"
-        else:
-            reason = failure_reason(rc, queue.job_error(self.store, job.id))
-            result = queue.fail(self.store, job.id, wid, reason) or "lost"
-            self._finish_tracking(run_id, "FAILED" if result == "failed" else None, reason, job_dir)
-        log.info("worker %s: job %d exited with %s -> %s", wid, job.id, rc, result)
-        with self._lock:
-            self.finished.append((job.id, result))
-        review_arms(self.store, job, self.tracker)  # adaptive seeds: maybe cancel an arm's rest
-
-    def _finish_tracking(self, run_id: str | None, status: str | None, error: str | None,
-                         job_dir: Path) -> None:
-        finish_tracking(self.tracker, run_id, status, error, job_dir, who=self.id)
-
 
 def _slurm_job_id() -> str | None:
     """``<array job>_<task>`` inside a SLURM array task, the job id in a plain job, else None."""
@@ -400,16 +372,3 @@ def _slurm_job_id() -> str | None:
     if array and task:
         return f"{array}_{task}"
     return os.environ.get("SLURM_JOB_ID") or None
-
-
-def _with_retries(action, what: str) -> None:
-    """The job is done: try hard to record how it ended (1, 2, 4, 8 s apart), then raise."""
-    for delay in (1, 2, 4, 8, 0):
-        try:
-            action()
-            return
-        except Exception as exc:
-            if not delay:
-                raise
-            log.error("%s failed (%s); retrying in %ss", what, exc, delay)
-            time.sleep(delay)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tests.orchestrator.conftest import db_url, pg_url, project  # noqa: E402,F401 - fixtures
+from storm import STORM_EPOCHS  # noqa: E402
 
-STORM_EPOCHS = 2
+from tests.orchestrator.conftest import db_url, pg_url, project  # noqa: E402,F401 - fixtures
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,8 @@ import torch
 
 from tests.orchestrator._orch_helpers import smoke_spec
 
+STORM_EPOCHS = 2  # epochs of the CI storm's runs (and of their uninterrupted references)
+
 
 def storm_spec(data: Path, epochs: int) -> str:
     """The storm's sweep: the smoke setting's 2 bodies x 2 decoders, one seed each."""

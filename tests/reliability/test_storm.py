@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import STORM_EPOCHS
-from storm import Storm, storm_env, submit_sweep, sweep_done, verify
+from storm import STORM_EPOCHS, Storm, storm_env, submit_sweep, sweep_done, verify
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import STORM_EPOCHS
 from outage import Outage, tracking_server
-from storm import Storm, storm_env, submit_sweep, sweep_done, verify
+from storm import STORM_EPOCHS, Storm, storm_env, submit_sweep, sweep_done, verify
 
 # the timeout covers the session's reference runs too when this module runs alone
 pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.timeout(900)]
