@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select, update
 
 from orchestrator.queue.lease import _cas
 from orchestrator.queue.schema import Job, JobMetric, db_now
-from orchestrator.queue.states import PRUNED, QUEUED, RUNNING
+from orchestrator.queue.states import PRUNED, QUEUED, RUNNING, SUCCEEDED
 from orchestrator.queue.store import Store
 
 
@@ -56,14 +56,15 @@ def prune_requested(store: Store, job_id: int) -> int | None:
 def epoch_metrics(store: Store, job_ids: Sequence[int], name: str) -> dict[int, dict[int, float]]:
     """{job id: {epoch: value of ``name``}} for the given jobs (jobs without reports absent).
     A job asked to stop ends its stream at that epoch: an epoch it stored while the request
-    was being written is not part of the trial (its pruned epoch is the requested one)."""
+    was being written is not part of the trial (its pruned epoch is the requested one), unless
+    the request came too late and the job finished all its epochs (``succeeded``)."""
     out: dict[int, dict[int, float]] = {}
     if not job_ids:
         return out
     stmt = (select(JobMetric.job_id, JobMetric.epoch, JobMetric.value)
             .join(Job, Job.id == JobMetric.job_id)
             .where(JobMetric.job_id.in_(list(job_ids)), JobMetric.name == name,
-                   (Job.prune_requested_epoch.is_(None))
+                   Job.prune_requested_epoch.is_(None) | (Job.state == SUCCEEDED)
                    | (JobMetric.epoch <= Job.prune_requested_epoch))
             .order_by(JobMetric.job_id, JobMetric.epoch))
     with store.session_scope() as session:

@@ -67,6 +67,18 @@ def test_an_epoch_stored_while_the_prune_request_is_written_is_not_in_the_trial(
     assert {j["id"]: j for j in queue.jobs(store)}[job.id]["pruned_epoch"] == 1
 
 
+def test_a_job_that_finished_before_its_prune_request_keeps_its_whole_stream(
+        project: Path, db_url: str):
+    """The request landed after the job's last report: the job succeeds, every epoch counts."""
+    store, job = _two_jobs(project, db_url)
+    for epoch, value in enumerate((12.0, 14.0, 16.0)):
+        assert report_epoch(store, job.id, "w1", epoch, {"mIoU_reduced": value}) is None
+    assert request_prune(store, job.id, 1) == "running"
+    assert queue.succeed(store, job.id, "w1") == "succeeded"
+    assert epoch_metrics(store, [job.id], "mIoU_reduced") == {
+        job.id: {0: 12.0, 1: 14.0, 2: 16.0}}
+
+
 def test_a_queued_job_is_pruned_at_once_and_a_finished_one_is_left(project: Path, db_url: str):
     store, running = _two_jobs(project, db_url)
     other = [j for j in queue.jobs(store) if j["id"] != running.id][0]
